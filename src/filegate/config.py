@@ -1,0 +1,262 @@
+"""Settings: one object, read from ``filegate.toml`` and ``FILEGATE_*`` variables (env wins)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from filegate.domain import Action, InspectionPolicy
+from filegate.errors import ErrorCode, FilegateError
+
+DEFAULT_CONFIG_FILE = Path("filegate.toml")
+_MIME_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+_EXT_RE = re.compile(r"^[a-z0-9][a-z0-9_+-]{0,15}$")
+_PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class Profile(BaseModel):
+    """An upload profile: what may be uploaded under this name, how large, and what to do."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    extensions: list[str] = Field(min_length=1)
+    types: list[str] = Field(min_length=1)
+    max_size: ByteSize = ByteSize(100 * 1024 * 1024)
+    allow_empty: bool = False
+    actions: dict[str, Action] = Field(default_factory=dict)
+
+    @field_validator("extensions")
+    @classmethod
+    def _extensions(cls, values: list[str]) -> list[str]:
+        cleaned = [v.lower().lstrip(".") for v in values]
+        bad = [v for v in cleaned if not _EXT_RE.match(v)]
+        if bad:
+            raise ValueError(f"not a file extension: {', '.join(bad)}")
+        return cleaned
+
+    @field_validator("types")
+    @classmethod
+    def _types(cls, values: list[str]) -> list[str]:
+        cleaned = [v.lower() for v in values]
+        bad = [v for v in cleaned if not _MIME_RE.match(v)]
+        if bad:
+            raise ValueError(f"not a media type (type/subtype): {', '.join(bad)}")
+        return cleaned
+
+    @field_validator("max_size")
+    @classmethod
+    def _max_size(cls, value: ByteSize) -> ByteSize:
+        if value <= 0:
+            raise ValueError("must be larger than 0 bytes")
+        return value
+
+    def policy(self, name: str) -> InspectionPolicy:
+        return InspectionPolicy(
+            name=name,
+            max_size=int(self.max_size),
+            extensions=frozenset(self.extensions),
+            types=frozenset(self.types),
+            allow_empty=self.allow_empty,
+            actions=dict(self.actions),
+        )
+
+
+_IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"]
+_IMAGE_EXTENSIONS = ["png", "jpg", "jpeg", "gif", "webp"]
+_DOCUMENT_TYPES = ["application/pdf", "text/plain", "text/csv"]
+_DOCUMENT_EXTENSIONS = ["pdf", "txt", "csv"]
+
+
+def builtin_profiles() -> dict[str, Profile]:
+    """The profiles a fresh install has; a config file's ``[profiles.*]`` replace them all."""
+    return {
+        "default": Profile(
+            extensions=_IMAGE_EXTENSIONS + _DOCUMENT_EXTENSIONS,
+            types=_IMAGE_TYPES + _DOCUMENT_TYPES,
+            max_size=ByteSize(100 * 1024 * 1024),
+        ),
+        "images": Profile(
+            extensions=_IMAGE_EXTENSIONS, types=_IMAGE_TYPES, max_size=ByteSize(20 * 1024 * 1024)
+        ),
+        "documents": Profile(
+            extensions=_DOCUMENT_EXTENSIONS,
+            types=_DOCUMENT_TYPES,
+            max_size=ByteSize(100 * 1024 * 1024),
+        ),
+    }
+
+
+class Settings(BaseSettings):
+    """Every setting filegate reads. See ``docs/configuration.md``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FILEGATE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    storage_dir: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str = ""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    embedded_worker: bool = True
+    worker_poll_seconds: float = Field(default=2.0, gt=0)
+    # A client that sends nothing for this long is cut off, so slow-loris uploads free their slot.
+    upload_read_timeout: float = Field(default=60.0, gt=0)
+    # Multipart part headers are tiny in real life; a cap stops header-flood memory growth.
+    max_multipart_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    default_profile: str = "default"
+    profiles: dict[str, Profile] = Field(default_factory=builtin_profiles)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _CONFIG_FILE.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'filegate.db'}"
+
+    @property
+    def resolved_storage_dir(self) -> Path:
+        return self.storage_dir or self.data_dir / "storage"
+
+    def profile(self, name: str | None) -> InspectionPolicy:
+        """The policy for ``name`` (or the default), or ``unknown_profile``."""
+        chosen = name or self.default_profile
+        profile = self.profiles.get(chosen)
+        if profile is None:
+            raise FilegateError(
+                ErrorCode.UNKNOWN_PROFILE,
+                f"Unknown profile {chosen!r}; known: {', '.join(sorted(self.profiles))}.",
+            )
+        return profile.policy(chosen)
+
+    @property
+    def largest_max_size(self) -> int:
+        return max(int(p.max_size) for p in self.profiles.values())
+
+
+# pydantic-settings builds sources from the class, so the chosen file travels through here;
+# it is set and read only inside load_settings().
+_CONFIG_FILE: dict[str, Path | None] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+def config_path(explicit: Path | None = None) -> Path | None:
+    """The config file to read: the explicit one, ``$FILEGATE_CONFIG``, or ``./filegate.toml``."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get("FILEGATE_CONFIG")
+    if from_env:
+        return Path(from_env)
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read and validate settings, raising ``config_invalid`` with every problem found."""
+    chosen = config_path(path)
+    problems = _file_problems(chosen)
+    if problems:
+        raise _invalid(problems)
+    _CONFIG_FILE["path"] = chosen
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise _invalid(_validation_problems(exc, chosen)) from None
+    finally:
+        _CONFIG_FILE.clear()
+    problems = semantic_problems(settings, chosen)
+    if problems:
+        raise _invalid(problems)
+    return settings
+
+
+def semantic_problems(settings: Settings, source: Path | None) -> list[ConfigProblem]:
+    """Problems that no single field can see."""
+    where = f"{source}: " if source else ""
+    problems = []
+    if settings.default_profile not in settings.profiles:
+        problems.append(
+            ConfigProblem(
+                f"{where}default_profile",
+                f"names profile {settings.default_profile!r}, which is not defined",
+            )
+        )
+    problems.extend(
+        ConfigProblem(f"{where}profiles.{name}", "profile names are lowercase a-z, 0-9, - and _")
+        for name in settings.profiles
+        if not _PROFILE_RE.match(name)
+    )
+    url = settings.database_url
+    if url and not url.startswith(("sqlite", "postgresql")):
+        problems.append(
+            ConfigProblem(f"{where}database_url", "only sqlite:// and postgresql:// are supported")
+        )
+    return problems
+
+
+def _file_problems(path: Path | None) -> list[ConfigProblem]:
+    if path is None:
+        return []
+    try:
+        with path.open("rb") as handle:
+            tomllib.load(handle)
+    except FileNotFoundError:
+        return [ConfigProblem(str(path), "config file not found")]
+    except tomllib.TOMLDecodeError as exc:
+        return [ConfigProblem(str(path), f"not valid TOML: {exc}")]
+    except OSError as exc:
+        return [ConfigProblem(str(path), f"cannot be read: {exc.strerror}")]
+    return []
+
+
+def _validation_problems(exc: ValidationError, source: Path | None) -> list[ConfigProblem]:
+    where = f"{source}: " if source else ""
+    return [
+        ConfigProblem(where + ".".join(str(part) for part in error["loc"]), error["msg"])
+        for error in exc.errors()
+    ]
+
+
+def _invalid(problems: list[ConfigProblem]) -> FilegateError:
+    return FilegateError(
+        ErrorCode.CONFIG_INVALID,
+        f"{len(problems)} configuration problem(s)",
+        problems=problems,
+    )

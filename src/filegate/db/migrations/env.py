@@ -1,0 +1,25 @@
+"""Alembic environment: filegate's models, batch mode so SQLite can alter tables."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from filegate.db.engine import make_engine
+from filegate.db.models import Base
+
+config = context.config
+url = config.get_main_option("sqlalchemy.url")
+if url is None:
+    raise RuntimeError("sqlalchemy.url is not set; run migrations through `filegate migrate`")
+
+engine = make_engine(url)
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=True,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+engine.dispose()

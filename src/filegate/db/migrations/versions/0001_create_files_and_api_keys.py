@@ -1,0 +1,71 @@
+"""Create the files and api_keys tables.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-24
+
+Owner: filegate core team (foundation issue)
+Expected result: empty tables ``files`` and ``api_keys`` with their indexes; no data moves.
+Rollback: downgrade() drops both tables, and with them every file record and API key; the
+stored objects on disk are left alone (reconciliation reports them as orphans).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "api_keys",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("tenant", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("scopes", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
+        sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
+    )
+    with op.batch_alter_table("api_keys") as batch_op:
+        batch_op.create_index(batch_op.f("ix_api_keys_tenant"), ["tenant"], unique=False)
+
+    op.create_table(
+        "files",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("tenant", sa.String(length=64), nullable=False),
+        sa.Column("original_name", sa.String(length=1024), nullable=True),
+        sa.Column("display_name", sa.String(length=255), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("declared_type", sa.String(length=255), nullable=True),
+        sa.Column("detected_type", sa.String(length=255), nullable=True),
+        sa.Column("profile", sa.String(length=64), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("findings", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("inspected_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_files")),
+    )
+    with op.batch_alter_table("files") as batch_op:
+        batch_op.create_index("ix_files_state", ["state"], unique=False)
+        batch_op.create_index("ix_files_tenant_id", ["tenant", "id"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("files") as batch_op:
+        batch_op.drop_index("ix_files_tenant_id")
+        batch_op.drop_index("ix_files_state")
+    op.drop_table("files")
+    with op.batch_alter_table("api_keys") as batch_op:
+        batch_op.drop_index(batch_op.f("ix_api_keys_tenant"))
+    op.drop_table("api_keys")

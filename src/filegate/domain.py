@@ -1,0 +1,156 @@
+"""Ids, states, findings and verdicts: the vocabulary every other module shares."""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from filegate.errors import ErrorCode, FilegateError
+
+# Crockford base32, as ULID uses: ids sort by creation time, so a cursor is simply the last id.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+def new_id() -> str:
+    """A ULID: 48 bits of milliseconds then 80 random bits, 26 characters."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        value, index = divmod(value, 32)
+        chars.append(_ALPHABET[index])
+    return "".join(reversed(chars))
+
+
+def is_valid_id(candidate: str) -> bool:
+    return bool(_ID_RE.fullmatch(candidate))
+
+
+def parse_id(candidate: str) -> str:
+    """Return ``candidate`` if it is a well-formed id, else raise ``invalid_file_id``."""
+    if not is_valid_id(candidate):
+        raise FilegateError(ErrorCode.INVALID_FILE_ID, "File ids are 26-character ULIDs.")
+    return candidate
+
+
+class FileState(enum.StrEnum):
+    QUARANTINED = "quarantined"
+    CLEAN = "clean"
+    REJECTED = "rejected"
+
+
+class Area(enum.StrEnum):
+    """Storage areas. Rejected files stay in quarantine until they are purged."""
+
+    QUARANTINE = "quarantine"
+    CLEAN = "clean"
+
+
+class Scope(enum.StrEnum):
+    UPLOAD = "upload"
+    READ = "read"
+    ADMIN = "admin"
+
+
+class Action(enum.StrEnum):
+    """What a profile does with a finding."""
+
+    REJECT = "reject"
+    ACCEPT = "accept"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One observation by an inspector. ``code`` is stable; ``message`` is for humans."""
+
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionPolicy:
+    """The part of an upload profile that the inspectors need, free of configuration code."""
+
+    name: str
+    max_size: int
+    extensions: frozenset[str]
+    types: frozenset[str]
+    allow_empty: bool = False
+    actions: Mapping[str, Action] = field(default_factory=dict)
+
+    def action_for(self, finding: Finding) -> Action:
+        """Findings reject unless the profile explicitly accepts their code."""
+        return self.actions.get(finding.code, Action.REJECT)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of inspecting one file."""
+
+    state: FileState
+    findings: tuple[Finding, ...]
+    detected_type: str | None
+
+    @classmethod
+    def decide(
+        cls, policy: InspectionPolicy, findings: Iterable[Finding], detected_type: str | None
+    ) -> Verdict:
+        found = tuple(findings)
+        rejecting = any(policy.action_for(f) is Action.REJECT for f in found)
+        state = FileState.REJECTED if rejecting else FileState.CLEAN
+        return cls(state=state, findings=found, detected_type=detected_type)
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """A stored file as the rest of the system sees it (repositories return these)."""
+
+    id: str
+    tenant: str
+    original_name: str | None
+    display_name: str
+    size: int
+    sha256: str
+    declared_type: str | None
+    detected_type: str | None
+    profile: str
+    state: FileState
+    findings: tuple[Finding, ...]
+    created_at: datetime
+    updated_at: datetime
+    inspected_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    tenant: str
+    name: str
+    prefix: str
+    scopes: frozenset[Scope]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the tenant and scopes of the API key that authenticated."""
+
+    key_id: str
+    tenant: str
+    scopes: frozenset[Scope]
+
+    def can(self, scope: Scope) -> bool:
+        return scope in self.scopes or Scope.ADMIN in self.scopes
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,62 @@
+"""The one base exception and the table of stable error codes.
+
+Codes are part of the public API: clients switch on them, so a code is never renamed or reused.
+Only the web layer turns a code into an HTTP status (see ``web/problems.py``).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.StrEnum):
+    """Every failure filegate reports, by stable code."""
+
+    # request shape
+    INVALID_REQUEST = "invalid_request"
+    INVALID_FILE_ID = "invalid_file_id"
+    INVALID_CURSOR = "invalid_cursor"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    MULTIPART_MALFORMED = "multipart_malformed"
+    MULTIPART_BOUNDARY_MISSING = "multipart_boundary_missing"
+    MULTIPART_HEADERS_TOO_LARGE = "multipart_headers_too_large"
+    MULTIPART_FILE_MISSING = "multipart_file_missing"
+    MULTIPART_TOO_MANY_FILES = "multipart_too_many_files"
+    MULTIPART_FIELD_TOO_LARGE = "multipart_field_too_large"
+    FILENAME_MISSING = "filename_missing"
+    CONTENT_LENGTH_INVALID = "content_length_invalid"
+    UPLOAD_INCOMPLETE = "upload_incomplete"
+    UPLOAD_TIMEOUT = "upload_timeout"
+    FILE_TOO_LARGE = "file_too_large"
+    REQUEST_HEADERS_TOO_LARGE = "request_headers_too_large"
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
+    UNKNOWN_PROFILE = "unknown_profile"
+    # auth
+    UNAUTHENTICATED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    # resources
+    FILE_NOT_FOUND = "file_not_found"
+    FILE_NOT_READY = "file_not_ready"
+    FILE_REJECTED = "file_rejected"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    # server side
+    NOT_READY = "not_ready"
+    STORAGE_ERROR = "storage_error"
+    INTERNAL_ERROR = "internal_error"
+    # configuration and keys (CLI)
+    CONFIG_INVALID = "config_invalid"
+    KEY_NOT_FOUND = "key_not_found"
+
+
+class FilegateError(Exception):
+    """A failure with a stable code, a human message and optional structured detail."""
+
+    def __init__(self, code: ErrorCode, message: str, **extra: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+    def __repr__(self) -> str:
+        return f"FilegateError({self.code.value!r}, {self.message!r})"

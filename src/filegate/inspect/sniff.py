@@ -1,0 +1,53 @@
+"""The true type of some bytes, from their content (libmagic), never from the name."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import magic
+
+from filegate.inspect.types import normalise
+
+# libmagic's signatures sit at the start of a file, and its own read limit is several MiB.
+# Reading a fixed head ourselves and calling from_buffer makes a 10 GiB upload cost the same as
+# a 1 MiB one, and libmagic never opens or follows anything on the filesystem itself.
+HEAD_BYTES = 1024 * 1024
+# Reported when libmagic returns nothing at all; the least privileged type there is.
+UNKNOWN_TYPE = "application/octet-stream"
+
+
+class _Sniffer:
+    """One libmagic handle per process, used by one thread at a time (handles are not
+    thread-safe, and loading the magic database costs milliseconds each time)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        # Also run in a forked child: the parent's lock may be held by a thread that is gone.
+        self._lock = threading.Lock()
+        self._handle: Any = None
+
+    def from_buffer(self, head: bytes) -> str:
+        with self._lock:
+            if self._handle is None:
+                self._handle = magic.Magic(mime=True)
+            return str(self._handle.from_buffer(head) or "")
+
+
+_SNIFFER = _Sniffer()
+os.register_at_fork(after_in_child=_SNIFFER.reset)
+
+
+def detect_type(path: str | os.PathLike[str]) -> str:
+    """The media type of the file at ``path``, judged from its first ``HEAD_BYTES``."""
+    with open(path, "rb") as file:
+        head = file.read(HEAD_BYTES)
+    return detect_type_of_bytes(head)
+
+
+def detect_type_of_bytes(data: bytes) -> str:
+    """The media type of ``data`` (only its first ``HEAD_BYTES`` are looked at)."""
+    return normalise(_SNIFFER.from_buffer(data[:HEAD_BYTES])) or UNKNOWN_TYPE

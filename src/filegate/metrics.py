@@ -1,0 +1,27 @@
+"""Prometheus metrics, one place. Every rejection and job outcome is counted with its reason."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+UPLOADS = Counter(
+    "filegate_uploads_total",
+    "Upload requests by outcome (accepted, or the error code that refused them).",
+    ["outcome"],
+)
+UPLOAD_BYTES = Counter("filegate_upload_bytes_total", "Bytes accepted into quarantine.")
+INSPECTIONS = Counter("filegate_inspections_total", "Finished inspections by verdict.", ["verdict"])
+REJECTIONS = Counter(
+    "filegate_rejection_findings_total", "Findings that rejected a file, by code.", ["code"]
+)
+JOB_FAILURES = Counter("filegate_job_failures_total", "Jobs that raised, by job.", ["job"])
+INSPECTION_SECONDS = Histogram(
+    "filegate_inspection_seconds",
+    "Wall time of one inspection job.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+REQUEST_SECONDS = Histogram(
+    "filegate_http_request_seconds",
+    "HTTP request duration by route template, method and status.",
+    ["route", "method", "status"],
+)

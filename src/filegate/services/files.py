@@ -1,0 +1,88 @@
+"""Reading, listing and deleting files, always within the caller's tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import structlog
+
+from filegate.db.engine import Database
+from filegate.db.repository import Files
+from filegate.domain import Area, FileRecord, FileState, Principal, parse_id
+from filegate.errors import ErrorCode, FilegateError
+from filegate.storage.base import Storage
+
+log = structlog.get_logger(__name__)
+
+MAX_PAGE_SIZE = 200
+
+
+def get_file(db: Database, principal: Principal, file_id: str) -> FileRecord:
+    """The caller's file; another tenant's file is reported exactly like a missing one."""
+    parse_id(file_id)
+    with db.session() as session:
+        record = Files(session).get(file_id, tenant=principal.tenant)
+    if record is None:
+        raise FilegateError(ErrorCode.FILE_NOT_FOUND, "No such file.")
+    return record
+
+
+def list_files(
+    db: Database,
+    principal: Principal,
+    *,
+    state: FileState | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[FileRecord], str | None]:
+    """One page, newest first, and the cursor for the next page (None at the end)."""
+    if cursor is not None and not _is_cursor(cursor):
+        raise FilegateError(ErrorCode.INVALID_CURSOR, "The cursor is not one this API returned.")
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    with db.session() as session:
+        page = Files(session).page(principal.tenant, state=state, before=cursor, limit=limit + 1)
+    more = len(page) > limit
+    page = page[:limit]
+    return page, (page[-1].id if more else None)
+
+
+def readable_file(db: Database, principal: Principal, file_id: str) -> FileRecord:
+    """The caller's file if its content may be served: only clean files are."""
+    record = get_file(db, principal, file_id)
+    if record.state is FileState.QUARANTINED:
+        raise FilegateError(
+            ErrorCode.FILE_NOT_READY,
+            "The file is still being inspected.",
+            state=record.state.value,
+        )
+    if record.state is FileState.REJECTED:
+        raise FilegateError(
+            ErrorCode.FILE_REJECTED,
+            "The file was rejected by inspection and is never served.",
+            state=record.state.value,
+            findings=[f.code for f in record.findings],
+        )
+    return record
+
+
+def read_content(storage: Storage, record: FileRecord, start: int, end: int) -> Iterator[bytes]:
+    return storage.read(Area.CLEAN, record.id, start, end)
+
+
+def delete_file(db: Database, storage: Storage, principal: Principal, file_id: str) -> None:
+    """Delete the row first: once it is gone nothing serves the bytes, whatever storage does."""
+    parse_id(file_id)
+    with db.session() as session:
+        if not Files(session).delete(file_id, principal.tenant):
+            raise FilegateError(ErrorCode.FILE_NOT_FOUND, "No such file.")
+    for area in Area:
+        storage.delete(area, file_id)
+    log.info("file.deleted", file_id=file_id, tenant=principal.tenant)
+
+
+def _is_cursor(cursor: str) -> bool:
+    try:
+        parse_id(cursor)
+    except FilegateError:
+        return False
+    return True

@@ -1,0 +1,131 @@
+"""Receiving uploads: stream bytes into quarantine, then record the file and ask for inspection.
+
+Direct uploads and (later) tus uploads differ only in how bytes arrive; both end in
+``register_upload``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import structlog
+
+from filegate.db.engine import Database
+from filegate.db.repository import Files
+from filegate.domain import Area, FileRecord, FileState, InspectionPolicy, new_id, utcnow
+from filegate.errors import ErrorCode, FilegateError
+from filegate.inspect.names import sanitize_filename
+from filegate.jobs.base import JobQueue
+from filegate.storage.base import Storage
+
+log = structlog.get_logger(__name__)
+
+# Longer names are an attack or a bug; what is kept is still judged by the name inspector.
+MAX_ORIGINAL_NAME = 1024
+
+
+class IncomingFile:
+    """Bytes on their way into quarantine: hashed, counted and capped as they pass."""
+
+    def __init__(self, storage: Storage, max_size: int) -> None:
+        self.id = new_id()
+        self.max_size = max_size
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._writer = storage.writer(Area.QUARANTINE, self.id)
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_size:
+            raise too_large(self.max_size)
+        self._digest.update(chunk)
+        self._writer.write(chunk)
+
+    def commit(self) -> str:
+        """Make the bytes durable in quarantine; returns the sha256 hex digest."""
+        self._writer.commit()
+        return self._digest.hexdigest()
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
+def too_large(max_size: int) -> FilegateError:
+    return FilegateError(
+        ErrorCode.FILE_TOO_LARGE,
+        f"The file is larger than this profile allows ({max_size} bytes).",
+        max_size=max_size,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UploadMeta:
+    tenant: str
+    original_name: str | None
+    declared_type: str | None
+    policy: InspectionPolicy
+
+
+def register_upload(
+    db: Database,
+    storage: Storage,
+    queue: JobQueue,
+    *,
+    incoming: IncomingFile,
+    meta: UploadMeta,
+    sha256: str,
+) -> FileRecord:
+    """Record a committed quarantine object; enqueue its inspection only after the row commits."""
+    now = utcnow()
+    record = FileRecord(
+        id=incoming.id,
+        tenant=meta.tenant,
+        original_name=storable_name(meta.original_name),
+        display_name=sanitize_filename(meta.original_name).display,
+        size=incoming.size,
+        sha256=sha256,
+        declared_type=normalise_declared_type(meta.declared_type),
+        detected_type=None,
+        profile=meta.policy.name,
+        state=FileState.QUARANTINED,
+        findings=(),
+        created_at=now,
+        updated_at=now,
+        inspected_at=None,
+    )
+    try:
+        with db.session() as session:
+            Files(session).add(record)
+    except Exception:
+        storage.delete(Area.QUARANTINE, incoming.id)
+        raise
+    queue.enqueue_inspection(record.id)
+    log.info(
+        "upload.received",
+        file_id=record.id,
+        tenant=record.tenant,
+        size=record.size,
+        profile=record.profile,
+    )
+    return record
+
+
+def storable_name(raw: str | None) -> str | None:
+    """The client's name as given, made storable: inspection judges it, nothing else uses it.
+
+    PostgreSQL text cannot hold NUL and UTF-8 cannot hold lone surrogates; the escapes keep
+    the evidence (``%00`` is itself a finding) without breaking the insert.
+    """
+    if raw is None:
+        return None
+    text = raw.replace("\x00", "%00").encode("utf-8", "backslashreplace").decode("utf-8")
+    return text[:MAX_ORIGINAL_NAME]
+
+
+def normalise_declared_type(value: str | None) -> str | None:
+    """The client's media type without parameters: only ever compared, never served."""
+    if not value:
+        return None
+    media_type = value.split(";", 1)[0].strip().lower()
+    return media_type[:255] or None

@@ -1,0 +1,64 @@
+"""The storage seam: a small protocol every backend (local disk, later S3) implements.
+
+Objects live in an area (quarantine or clean) under a key that filegate derives from the file
+id; user input never becomes part of a storage name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+
+from filegate.domain import Area, is_valid_id
+from filegate.errors import ErrorCode, FilegateError
+
+READ_CHUNK = 1024 * 1024
+
+
+def check_key(key: str) -> str:
+    """Keys are file ids (ULIDs); anything else never reaches a backend."""
+    if not is_valid_id(key):
+        raise FilegateError(ErrorCode.STORAGE_ERROR, "storage keys must be file ids")
+    return key
+
+
+@runtime_checkable
+class ObjectWriter(Protocol):
+    """Receives an object's bytes; nothing is visible under the key until ``commit``."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def commit(self) -> None:
+        """Make the bytes durable and visible under the key, atomically."""
+
+    def abort(self) -> None:
+        """Throw the bytes away; safe to call more than once and after a failed commit."""
+
+
+@runtime_checkable
+class Storage(Protocol):
+    def writer(self, area: Area, key: str) -> ObjectWriter:
+        """A writer for a new object; an existing object under the key is replaced on commit."""
+
+    def read(self, area: Area, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield the bytes ``[start, end)`` (``end`` None: to the end) in chunks."""
+
+    def size(self, area: Area, key: str) -> int:
+        """The object's size; raises ``storage_error`` if there is none."""
+
+    def exists(self, area: Area, key: str) -> bool: ...
+
+    def move(self, source: Area, target: Area, key: str) -> None:
+        """Move an object between areas atomically; a repeat after success is a no-op."""
+
+    def delete(self, area: Area, key: str) -> None:
+        """Remove the object if present; deleting a missing object is not an error."""
+
+    def keys(self, area: Area) -> Iterator[str]:
+        """Every committed key in the area (for reconciliation)."""
+
+    def local_path(self, area: Area, key: str) -> str | None:
+        """A filesystem path for inspectors, or None when the backend has none."""
+
+    def check(self) -> None:
+        """Raise ``storage_error`` if the backend cannot be used right now (readiness)."""

@@ -1,0 +1,107 @@
+"""Reading, listing, downloading and deleting files."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from filegate.domain import FileRecord, FileState
+from filegate.services import files
+from filegate.web.deps import Reader, RuntimeDep, Uploader
+from filegate.web.headers import byte_range, content_disposition
+from filegate.web.schemas import FileOut, FilePage
+
+router = APIRouter(tags=["files"])
+
+# Served bytes are user content: never rendered, never sniffed, never framed, never scripted.
+SAFE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    # Private: a shared cache must not hand one tenant's file to another; revalidate by ETag.
+    "Cache-Control": "private, no-cache",
+}
+FALLBACK_TYPE = "application/octet-stream"
+
+
+@router.get("/v1/files", response_model=FilePage, summary="List the tenant's files")
+async def list_files(
+    runtime: RuntimeDep,
+    principal: Reader,
+    state: FileState | None = None,
+    cursor: Annotated[str | None, Query(max_length=26)] = None,
+    limit: Annotated[int, Query(ge=1, le=files.MAX_PAGE_SIZE)] = 50,
+) -> FilePage:
+    page, next_cursor = await run_in_threadpool(
+        files.list_files, runtime.db, principal, state=state, cursor=cursor, limit=limit
+    )
+    return FilePage(items=[FileOut.of(r) for r in page], next_cursor=next_cursor)
+
+
+@router.get("/v1/files/{file_id}", response_model=FileOut, summary="A file's record and verdict")
+async def get_file(file_id: str, runtime: RuntimeDep, principal: Reader) -> FileOut:
+    record = await run_in_threadpool(files.get_file, runtime.db, principal, file_id)
+    return FileOut.of(record)
+
+
+@router.head(
+    "/v1/files/{file_id}/content",
+    summary="A clean file's download headers",
+    operation_id="head_content",
+    response_class=StreamingResponse,
+)
+@router.get(
+    "/v1/files/{file_id}/content",
+    summary="Download a clean file",
+    operation_id="get_content",
+    response_class=StreamingResponse,
+)
+async def get_content(
+    file_id: str, request: Request, runtime: RuntimeDep, principal: Reader
+) -> Response:
+    record = await run_in_threadpool(files.readable_file, runtime.db, principal, file_id)
+    headers = _content_headers(record)
+    if _etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    wanted = None
+    if_range = request.headers.get("if-range")
+    if if_range is None or if_range == headers["ETag"]:
+        wanted = byte_range(request.headers.get("range"), record.size)
+    start, end = wanted or (0, record.size)
+    headers["Content-Length"] = str(end - start)
+    status = 200
+    if wanted is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.size}"
+    media_type = record.detected_type or FALLBACK_TYPE
+    if request.method == "HEAD" or start == end:
+        return Response(status_code=status, headers=headers, media_type=media_type)
+    body = files.read_content(runtime.storage, record, start, end)
+    return StreamingResponse(body, status_code=status, headers=headers, media_type=media_type)
+
+
+@router.delete("/v1/files/{file_id}", status_code=204, summary="Delete a file and its bytes")
+async def delete_file(file_id: str, runtime: RuntimeDep, principal: Uploader) -> Response:
+    await run_in_threadpool(files.delete_file, runtime.db, runtime.storage, principal, file_id)
+    return Response(status_code=204)
+
+
+def _content_headers(record: FileRecord) -> dict[str, str]:
+    return {
+        **SAFE_HEADERS,
+        "ETag": f'"{record.sha256}"',
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": content_disposition(record.display_name),
+    }
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = {c.strip().removeprefix("W/") for c in header.split(",")}
+    return "*" in candidates or etag in candidates

@@ -1,0 +1,140 @@
+"""RFC 9457 problem details: the only place where error codes become HTTP statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from filegate.errors import ErrorCode, FilegateError
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.INVALID_FILE_ID: 400,
+    ErrorCode.INVALID_CURSOR: 400,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.MULTIPART_MALFORMED: 400,
+    ErrorCode.MULTIPART_BOUNDARY_MISSING: 400,
+    ErrorCode.MULTIPART_HEADERS_TOO_LARGE: 400,
+    ErrorCode.MULTIPART_FILE_MISSING: 400,
+    ErrorCode.MULTIPART_TOO_MANY_FILES: 400,
+    ErrorCode.MULTIPART_FIELD_TOO_LARGE: 400,
+    ErrorCode.FILENAME_MISSING: 400,
+    ErrorCode.CONTENT_LENGTH_INVALID: 400,
+    ErrorCode.UPLOAD_INCOMPLETE: 400,
+    ErrorCode.UPLOAD_TIMEOUT: 408,
+    ErrorCode.FILE_TOO_LARGE: 413,
+    ErrorCode.RANGE_NOT_SATISFIABLE: 416,
+    ErrorCode.REQUEST_HEADERS_TOO_LARGE: 431,
+    ErrorCode.UNKNOWN_PROFILE: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.FILE_NOT_FOUND: 404,
+    ErrorCode.FILE_NOT_READY: 409,
+    ErrorCode.FILE_REJECTED: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.NOT_READY: 503,
+    ErrorCode.STORAGE_ERROR: 503,
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.CONFIG_INVALID: 500,
+    ErrorCode.KEY_NOT_FOUND: 404,
+}
+
+_TITLES = {code: code.value.replace("_", " ").capitalize() for code in ErrorCode}
+
+
+def problem(
+    code: ErrorCode,
+    detail: str,
+    *,
+    request_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    status = STATUS[code]
+    body: dict[str, Any] = {
+        "type": f"urn:filegate:problem:{code.value}",
+        "title": _TITLES[code],
+        "status": status,
+        "detail": detail,
+        "code": code.value,
+        **extra,
+    }
+    if request_id:
+        body["request_id"] = request_id
+    all_headers = dict(headers or {})
+    if code is ErrorCode.UNAUTHENTICATED:
+        all_headers.setdefault("WWW-Authenticate", 'Bearer realm="filegate"')
+    return JSONResponse(body, status_code=status, headers=all_headers, media_type=PROBLEM_JSON)
+
+
+def problem_for(exc: FilegateError, request_id: str | None = None) -> JSONResponse:
+    extra = {k: v for k, v in exc.extra.items() if k != "headers"}
+    headers = exc.extra.get("headers")
+    return problem(
+        exc.code,
+        exc.message,
+        request_id=request_id,
+        headers=headers if isinstance(headers, dict) else None,
+        **extra,
+    )
+
+
+def _request_id(request: Request) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return value if isinstance(value, str) else None
+
+
+async def _filegate_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FilegateError)
+    if STATUS[exc.code] >= 500:
+        log.error("request.failed", code=exc.code.value, detail=exc.message)
+    return problem_for(exc, _request_id(request))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
+        exc.status_code, ErrorCode.INVALID_REQUEST
+    )
+    return problem(code, str(exc.detail), request_id=_request_id(request))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"location": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+        for e in exc.errors()
+    ]
+    return problem(
+        ErrorCode.INVALID_REQUEST,
+        "The request's parameters are not valid.",
+        request_id=_request_id(request),
+        errors=errors,
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The traceback goes to the log with the request id; the client learns nothing internal.
+    log.exception("request.crashed", exc_info=exc)
+    return problem(
+        ErrorCode.INTERNAL_ERROR,
+        "Something went wrong on our side; quote the request id when reporting it.",
+        request_id=_request_id(request),
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(FilegateError, _filegate_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,212 @@
+"""POST /v1/files: stream a multipart or raw body into quarantine, then hand it to inspection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from filegate import metrics
+from filegate.domain import FileRecord, InspectionPolicy
+from filegate.errors import ErrorCode, FilegateError
+from filegate.services.runtime import Runtime
+from filegate.services.uploads import IncomingFile, UploadMeta, register_upload, too_large
+from filegate.web.deps import RuntimeDep, Uploader
+from filegate.web.headers import disposition_filename
+from filegate.web.multipart import MultipartReceiver
+from filegate.web.schemas import FileOut
+
+log = structlog.get_logger(__name__)
+router = APIRouter(tags=["files"])
+
+# Boundaries, part headers and small fields on top of the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            "multipart/form-data with one `file` part (and an optional `profile` field sent "
+            "before it), or the raw bytes with `Content-Disposition: attachment; filename=...`."
+        ),
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "profile": {"type": "string"},
+                        "file": {"type": "string", "format": "binary"},
+                    },
+                }
+            },
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/files",
+    status_code=202,
+    response_model=FileOut,
+    summary="Upload a file into quarantine",
+    openapi_extra=_UPLOAD_BODY,
+)
+async def upload_file(
+    request: Request,
+    runtime: RuntimeDep,
+    principal: Uploader,
+    profile: Annotated[str | None, Query(max_length=64)] = None,
+) -> JSONResponse:
+    """Answers 202 once the bytes are durable in quarantine; inspection runs afterwards."""
+    try:
+        record = await _receive(request, runtime, principal.tenant, profile)
+    except FilegateError as exc:
+        metrics.UPLOADS.labels(outcome=exc.code.value).inc()
+        log.info("upload.refused", code=exc.code.value, tenant=principal.tenant)
+        raise
+    metrics.UPLOADS.labels(outcome="accepted").inc()
+    metrics.UPLOAD_BYTES.inc(record.size)
+    body = FileOut.of(record).model_dump(mode="json")
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/files/{record.id}"})
+
+
+@dataclass
+class _Received:
+    incoming: IncomingFile
+    name: str | None
+    declared_type: str | None
+    policy: InspectionPolicy
+
+
+class _ProfileChooser:
+    """Opens the quarantine writer once the profile (and so the size cap) is known."""
+
+    def __init__(self, runtime: Runtime, query_profile: str | None) -> None:
+        self.runtime = runtime
+        self.query_profile = query_profile
+        self.policy: InspectionPolicy | None = None
+
+    def open(self, form_profile: str | None) -> IncomingFile:
+        if form_profile and self.query_profile and form_profile != self.query_profile:
+            raise FilegateError(
+                ErrorCode.INVALID_REQUEST, "The profile field and ?profile= disagree."
+            )
+        self.policy = self.runtime.settings.profile(form_profile or self.query_profile)
+        return IncomingFile(self.runtime.storage, self.policy.max_size)
+
+
+async def _receive(
+    request: Request, runtime: Runtime, tenant: str, profile: str | None
+) -> FileRecord:
+    content_type = request.headers.get("content-type", "")
+    is_form = content_type.lower().startswith("multipart/form-data")
+    if not is_form and content_type.lower().startswith("multipart/"):
+        raise FilegateError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Use multipart/form-data or a raw body."
+        )
+    limit = runtime.settings.profile(profile).max_size
+    _check_content_length(request, limit + (MULTIPART_OVERHEAD if is_form else 0))
+    chooser = _ProfileChooser(runtime, profile)
+    receive = _receive_form if is_form else _receive_raw
+    received = await receive(request, chooser)
+    meta = UploadMeta(
+        tenant=tenant,
+        original_name=received.name,
+        declared_type=received.declared_type,
+        policy=received.policy,
+    )
+    sha256 = await _commit(received.incoming)
+    return await run_in_threadpool(
+        register_upload,
+        runtime.db,
+        runtime.storage,
+        runtime.queue,
+        incoming=received.incoming,
+        meta=meta,
+        sha256=sha256,
+    )
+
+
+async def _receive_form(request: Request, chooser: _ProfileChooser) -> _Received:
+    settings = chooser.runtime.settings
+    receiver = MultipartReceiver(
+        request.headers["content-type"], chooser.open, settings.max_multipart_header_bytes
+    )
+    try:
+        async for chunk in _chunks(request, settings.upload_read_timeout):
+            receiver.feed(chunk)
+        incoming = receiver.finish()
+    except BaseException:
+        if receiver.incoming is not None:
+            receiver.incoming.abort()
+        raise
+    assert chooser.policy is not None
+    return _Received(incoming, receiver.filename, receiver.declared_type, chooser.policy)
+
+
+async def _receive_raw(request: Request, chooser: _ProfileChooser) -> _Received:
+    name = disposition_filename(request.headers.get("content-disposition"))
+    if not name:
+        raise FilegateError(
+            ErrorCode.FILENAME_MISSING,
+            "A raw upload needs 'Content-Disposition: attachment; filename=...'.",
+        )
+    incoming = chooser.open(None)
+    try:
+        async for chunk in _chunks(request, chooser.runtime.settings.upload_read_timeout):
+            incoming.write(chunk)
+    except BaseException:
+        incoming.abort()
+        raise
+    assert chooser.policy is not None
+    declared = request.headers.get("content-type")
+    return _Received(incoming, name, declared, chooser.policy)
+
+
+async def _commit(incoming: IncomingFile) -> str:
+    try:
+        return await run_in_threadpool(incoming.commit)
+    except BaseException:
+        incoming.abort()
+        raise
+
+
+def _check_content_length(request: Request, limit: int) -> None:
+    """Refuse a declared oversize body before reading it; the stream is capped anyway."""
+    header = request.headers.get("content-length")
+    if header is None:
+        return
+    if not header.isdigit():
+        raise FilegateError(ErrorCode.CONTENT_LENGTH_INVALID, "Content-Length is not a number.")
+    if int(header) > limit:
+        raise too_large(limit)
+
+
+async def _chunks(request: Request, idle_seconds: float) -> AsyncIterator[bytes]:
+    """The body's chunks; a client silent for ``idle_seconds`` is cut off."""
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout(idle_seconds):
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise FilegateError(
+                ErrorCode.UPLOAD_TIMEOUT, f"No data received for {idle_seconds:g} seconds."
+            ) from None
+        except ClientDisconnect:
+            raise FilegateError(
+                ErrorCode.UPLOAD_INCOMPLETE, "The client went away mid-upload."
+            ) from None
+        if chunk:
+            yield chunk

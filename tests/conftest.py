@@ -1,0 +1,131 @@
+"""Fixtures shared by every suite: database backends, storage, a runtime, an API client."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from filegate.cli import build_runtime
+from filegate.config import Settings, load_settings
+from filegate.db import migrate
+from filegate.db.engine import Database
+from filegate.domain import Scope
+from filegate.jobs.worker import InspectionWorker
+from filegate.services.keys import create_key
+from filegate.services.runtime import Runtime
+from filegate.web.app import create_app
+from tests.support.services import postgres_admin_url, require_service
+
+DB_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The admin URL of a reachable PostgreSQL server (skip, or fail under CI, if none)."""
+    url = postgres_admin_url()
+    require_service("PostgreSQL", url, _postgres_ok)
+    return url
+
+
+def _postgres_ok(url: str) -> None:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def fresh_postgres(postgres_server: str) -> Iterator[str]:
+    """A new, empty database for one test, dropped afterwards."""
+    name = f"filegate_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(
+        postgres_server.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    base = postgres_server.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=DB_BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'filegate.db'}"
+    url: str = request.getfixturevalue("fresh_postgres")
+    return url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    migrate.upgrade(database_url)
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Built-in defaults on a temporary data dir, untouched by the caller's environment."""
+    for name in list(os.environ):
+        if name.startswith("FILEGATE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(data_dir=tmp_path / "var", database_url=database_url)
+    migrate.upgrade(database_url)
+    return settings
+
+
+@dataclass
+class Api:
+    """An in-process app on a real database and disk; ``inspect()`` runs pending inspections."""
+
+    client: TestClient
+    runtime: Runtime
+    worker: InspectionWorker
+    keys: dict[str, str]
+
+    def auth(self, who: str = "a") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[who]}"}
+
+    def inspect(self) -> int:
+        return self.worker.drain(lambda: False)
+
+    def upload(
+        self, data: bytes, name: str = "photo.png", who: str = "a", **form: str
+    ) -> httpx.Response:
+        files = {"file": (name, data, "application/octet-stream")}
+        return self.client.post("/v1/files", files=files, data=form, headers=self.auth(who))
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[Api]:
+    runtime, worker = build_runtime(settings)
+    keys = {
+        "a": create_key(runtime.db, tenant="tenant-a", scopes=ALL_SCOPES)[1],
+        "b": create_key(runtime.db, tenant="tenant-b", scopes=ALL_SCOPES)[1],
+        "a-read": create_key(runtime.db, tenant="tenant-a", scopes=frozenset({Scope.READ}))[1],
+        "a-upload": create_key(runtime.db, tenant="tenant-a", scopes=frozenset({Scope.UPLOAD}))[1],
+    }
+    app = create_app(runtime)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(client=client, runtime=runtime, worker=worker, keys=keys)
+    runtime.db.dispose()
+
+
+ALL_SCOPES = frozenset({Scope.UPLOAD, Scope.READ})

@@ -1,0 +1,1 @@
+"""Helpers for filegate's tests."""

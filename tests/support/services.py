@@ -1,0 +1,36 @@
+"""Services the tests talk to for real: skip on a laptop without them, fail under CI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def postgres_admin_url() -> str:
+    return os.environ.get("FILEGATE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+def require_service(name: str, target: str, probe: Callable[[str], None]) -> None:
+    """Run ``probe(target)``; when it fails, skip with the reason, or fail if CI is set."""
+    try:
+        probe(target)
+    except Exception as exc:
+        reason = f"{name} is not reachable at {_redact(target)}: {type(exc).__name__}: {exc}"
+        if in_ci():
+            pytest.fail(f"{reason} (CI is set, so a missing service is a failure)")
+        pytest.skip(reason)
+
+
+def _redact(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://…@{rest.split('@', 1)[1]}"

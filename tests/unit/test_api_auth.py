@@ -1,0 +1,121 @@
+"""Authentication, scopes, problem details and the operational endpoints."""
+
+from __future__ import annotations
+
+import pytest
+
+from filegate.errors import ErrorCode
+from filegate.services.keys import revoke_key
+from filegate.web.problems import STATUS
+from tests.conftest import Api
+from tests.support.samples import png
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Bearer",
+        "Basic dXNlcjpwYXNz",
+        "Bearer fgk_wrong",
+        "Bearer fgk_" + "A" * 43,
+        "Bearer " + "x" * 5000,
+    ],
+)
+def test_bad_credentials_are_401(api: Api, header: str | None) -> None:
+    headers = {} if header is None else {"Authorization": header}
+    response = api.client.get("/v1/files", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["code"] == "unauthenticated"
+
+
+def test_scopes_are_enforced(api: Api) -> None:
+    read_only = api.client.post(
+        "/v1/files", files={"file": ("a.png", png())}, headers=api.auth("a-read")
+    )
+    assert read_only.status_code == 403
+    assert read_only.json()["code"] == "forbidden"
+    upload_only = api.client.get("/v1/files", headers=api.auth("a-upload"))
+    assert upload_only.status_code == 403
+
+
+def test_revoked_key_stops_working(api: Api) -> None:
+    assert api.client.get("/v1/files", headers=api.auth()).status_code == 200
+    from filegate.services.keys import authenticate
+
+    principal = authenticate(api.runtime.db, api.keys["a"])
+    revoke_key(api.runtime.db, principal.key_id)
+    assert api.client.get("/v1/files", headers=api.auth()).status_code == 401
+
+
+def test_every_error_code_has_a_status() -> None:
+    assert set(STATUS) == set(ErrorCode)
+
+
+def test_unknown_route_and_method_are_problems(api: Api) -> None:
+    missing = api.client.get("/nope")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
+    wrong = api.client.put("/v1/files", headers=api.auth())
+    assert wrong.status_code == 405
+    assert wrong.json()["code"] == "method_not_allowed"
+
+
+def test_crash_is_a_500_problem_without_internals(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internal detail at /srv/filegate/db.py")
+
+    monkeypatch.setattr("filegate.services.files.list_files", boom)
+    response = api.client.get("/v1/files", headers=api.auth())
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert "secret" not in response.text
+    assert "/srv" not in response.text
+    assert "Traceback" not in response.text
+
+
+def test_request_id_is_echoed_or_replaced(api: Api) -> None:
+    echoed = api.client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    replaced = api.client.get("/healthz", headers={"X-Request-ID": "bad id\n<script>"})
+    assert replaced.headers["x-request-id"] != "bad id\n<script>"
+    assert len(replaced.headers["x-request-id"]) == 32
+
+
+def test_oversized_request_headers_are_431(api: Api) -> None:
+    headers = {f"X-Filler-{i}": "y" * 1000 for i in range(40)}
+    response = api.client.get("/healthz", headers=headers)
+    assert response.status_code == 431
+    assert response.json()["code"] == "request_headers_too_large"
+
+
+def test_health_readiness_and_metrics(api: Api) -> None:
+    assert api.client.get("/healthz").json() == {"status": "ok"}
+    ready = api.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "storage": "ok"}
+    api.upload(png())
+    metrics = api.client.get("/metrics").text
+    assert 'filegate_uploads_total{outcome="accepted"}' in metrics
+
+
+def test_readiness_fails_when_storage_is_gone(api: Api) -> None:
+    import shutil
+
+    root = api.runtime.settings.resolved_storage_dir
+    shutil.rmtree(root / "clean")
+    (root / "clean").write_text("not a directory")
+    response = api.client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["storage"] == "failing"
+
+
+def test_openapi_documents_the_api(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    assert {"/v1/files", "/v1/files/{file_id}", "/v1/files/{file_id}/content"} <= set(spec["paths"])
+    body = spec["paths"]["/v1/files"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in body
