@@ -1,4 +1,8 @@
-"""structlog set-up: JSON lines (or a console renderer), request ids bound through contextvars."""
+"""structlog set-up: JSON lines (or a console renderer), request ids bound through contextvars.
+
+Our own events and third-party loggers (uvicorn, alembic) all pass through one stdlib handler,
+so lines from different threads never interleave.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +11,30 @@ import sys
 
 import structlog
 
+_SHARED: list[structlog.types.Processor] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
 
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
-    shared: list[structlog.types.Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False,
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_SHARED,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
     )
-    # Third-party loggers (uvicorn, alembic) go through the same renderer.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -34,7 +43,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
                 structlog.processors.format_exc_info,
                 renderer,
             ],
-            foreign_pre_chain=shared,
+            foreign_pre_chain=_SHARED,
         )
     )
     root = logging.getLogger()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from filegate.errors import ErrorCode
+from filegate.inspect.pipeline import FINDING_CODES
 from filegate.services.keys import revoke_key
 from filegate.web.problems import STATUS
 from tests.conftest import Api
@@ -119,3 +122,15 @@ def test_openapi_documents_the_api(api: Api) -> None:
     assert {"/v1/files", "/v1/files/{file_id}", "/v1/files/{file_id}/content"} <= set(spec["paths"])
     body = spec["paths"]["/v1/files"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in body
+
+
+def test_every_error_code_is_documented() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    missing = [code.value for code in ErrorCode if f"`{code.value}`" not in text]
+    assert missing == []
+
+
+def test_every_finding_code_is_documented() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "inspection.md").read_text()
+    missing = [code for code in FINDING_CODES if f"`{code}`" not in text]
+    assert missing == []

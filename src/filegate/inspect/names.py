@@ -33,14 +33,19 @@ RESERVED_DEVICE_NAMES = frozenset(
     {"CON", "PRN", "AUX", "NUL"}
     | {f"{port}{digit}" for port in ("COM", "LPT") for digit in "0123456789\u00b9\u00b2\u00b3"}
 )
-# Run by a web server or a desktop; every dot-separated part counts, because Apache's
-# mod_mime executes "shell.php.jpg" as PHP. HTML runs script in our origin; SVG is left to
-# the active-content inspector.
-DANGEROUS_EXTENSIONS = frozenset(
-    {"php", "php3", "php4", "php5", "php6", "php7", "php8", "phtml", "phar", "pht"}
+# Run by a web server: every dot-separated part counts, because Apache's mod_mime (AddHandler)
+# executes "shell.php.jpg" as PHP.
+SERVER_SIDE_EXTENSIONS = frozenset(
+    {"php", "php3", "php4", "php5", "php6", "php7", "php8", "phtml", "phar", "pht", "phps"}
     | {"asp", "aspx", "ashx", "asmx", "cer", "jsp", "jspx", "cgi", "pl", "py", "rb"}
-    | {"sh", "bash", "exe", "dll", "com", "bat", "cmd", "ps1", "vbs", "js", "jar", "msi"}
-    | {"scr", "hta", "htaccess", "html", "htm", "xhtml", "shtml"}
+    | {"sh", "bash", "shtml", "htaccess"}
+)
+# Run by a desktop or a browser when it is the *last* extension. HTML runs script in our
+# origin; SVG is left to the active-content inspector. Only the last counts here, so
+# "www.example.com.pdf" is a PDF.
+DANGEROUS_EXTENSIONS = SERVER_SIDE_EXTENSIONS | frozenset(
+    {"exe", "dll", "com", "bat", "cmd", "ps1", "vbs", "js", "jar", "msi", "scr", "hta"}
+    | {"html", "htm", "xhtml"}
 )
 
 NAME_CODES: Mapping[str, str] = MappingProxyType(
@@ -53,7 +58,8 @@ NAME_CODES: Mapping[str, str] = MappingProxyType(
         "name_bidi_chars": "Bidirectional-text controls, which can disguise an extension, "
         "were removed.",
         "name_zero_width_chars": "Invisible zero-width characters were removed.",
-        "name_ntfs_stream": "The name addressed an NTFS alternate data stream (':stream').",
+        "name_ntfs_stream": "The name addressed an NTFS data stream ('::$DATA', ':$...').",
+        "name_colon": "Colons (a stream separator on Windows) were replaced with '_'.",
         "name_dangerous_extension": "Some extension in the name is server-side or executable.",
         "name_trailing_dots": "Trailing dots or spaces (Windows drops them silently) were removed.",
         "name_leading_dots": "Leading dots, dashes or spaces (hidden or option-like names) "
@@ -75,12 +81,14 @@ INFORMATIONAL_NAME_CODES: frozenset[str] = frozenset(
         "name_too_long",
         "name_missing",
         "name_reserved_device",
+        "name_colon",
     }
 )
 
 # ".." as a whole path segment, without consuming the separators, so "../../" counts twice.
 _TRAVERSAL_RE = re.compile(r"(?<![^/\\])\.\.(?![^/\\])")
 _SEPARATOR_RE = re.compile(r"[/\\]")
+_EXTENSION_SPLIT_RE = re.compile(r"[.:]")
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 _TRAILING_RE = re.compile(r"[.\s]+$")
 # Spaces too: an unquoted shell argument " -rf" splits into "-rf".
@@ -178,17 +186,25 @@ def _strip_directories(name: str, found: list[Finding]) -> str:
     return base
 
 
-def _strip_stream(name: str, found: list[Finding]) -> str:
-    # After the drive prefix is gone, any colon names an NTFS stream ("::$DATA", ":x").
-    head, colon, _ = name.partition(":")
-    if colon:
-        found.append(Finding("name_ntfs_stream", "an NTFS stream suffix (':...') was removed"))
-    return head
+def _defuse_colons(name: str, found: list[Finding]) -> str:
+    # "x.php::$DATA" makes IIS serve source or Windows write "x.php"; "10:30.txt" is a time.
+    head, colon, stream = name.partition(":")
+    if not colon:
+        return name
+    if stream.startswith(":") or "$" in stream:
+        found.append(Finding("name_ntfs_stream", "an NTFS stream suffix was removed"))
+        return head
+    found.append(Finding("name_colon", "colons in the name were replaced with '_'"))
+    return name.replace(":", "_")
 
 
 def _check_extensions(name: str, found: list[Finding]) -> str:
-    parts = {part.strip().lower() for part in name.split(".")[1:]}
-    dangerous = sorted(parts & DANGEROUS_EXTENSIONS)
+    # Colons split too: on Windows "x.asp:.jpg" writes "x.asp".
+    parts = [part.strip().lower() for part in _EXTENSION_SPLIT_RE.split(name)[1:]]
+    if not parts:
+        return name
+    *inner, last = parts
+    dangerous = sorted((set(inner) & SERVER_SIDE_EXTENSIONS) | ({last} & DANGEROUS_EXTENSIONS))
     if dangerous:
         listed = ", ".join(f".{ext}" for ext in dangerous)
         message = f"the name contains the server-side or executable extension {listed}"
@@ -257,8 +273,8 @@ _STEPS: tuple[_Step, ...] = (
     _check_encoded_traversal,
     _cut_at_encoded_nul,
     _strip_directories,
-    _strip_stream,
     _check_extensions,
+    _defuse_colons,
     _strip_trailing,
     _strip_leading,
     _defuse_device,

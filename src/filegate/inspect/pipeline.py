@@ -40,10 +40,11 @@ CONTENT_CODES: Mapping[str, str] = MappingProxyType(
 
 FINDING_CODES: dict[str, str] = {**NAME_CODES, **CONTENT_CODES}
 
-# Name clean-ups say what was changed, not that the file is bad: they pass unless a profile's
-# own ``actions`` says otherwise.
+# Name clean-ups say what was changed, not that the file is bad, and a client's declared type
+# is never served (the detected one is) and browsers guess it badly: these pass unless a
+# profile's own ``actions`` says otherwise. Every other finding rejects.
 DEFAULT_ACTIONS: Mapping[str, Action] = MappingProxyType(
-    dict.fromkeys(sorted(INFORMATIONAL_NAME_CODES), Action.ACCEPT)
+    dict.fromkeys([*sorted(INFORMATIONAL_NAME_CODES), "declared_type_mismatch"], Action.ACCEPT)
 )
 
 
