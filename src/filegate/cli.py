@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from filegate import __version__
 from filegate.config import Settings, load_settings
@@ -47,14 +49,22 @@ class _State:
 _state = _State()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit
+
+
 @app.callback()
 def _main(
     config: ConfigOption = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        typer.echo(__version__)
-        raise typer.Exit
     _state.config = config
 
 
@@ -67,6 +77,20 @@ def _settings() -> Settings:
         raise typer.Exit(1) from None
     configure_logging(settings.log_level, settings.log_format)
     return settings
+
+
+def _database(settings: Settings) -> Database:
+    """The database, refusing to go on with a schema that `filegate migrate` has not updated."""
+    url = settings.resolved_database_url
+    try:
+        current = migrations.is_current(url)
+    except SQLAlchemyError as exc:
+        typer.echo(f"error: cannot reach the database: {exc.__class__.__name__}", err=True)
+        raise typer.Exit(1) from None
+    if not current:
+        typer.echo("error: the database schema is not up to date; run `filegate migrate`", err=True)
+        raise typer.Exit(1)
+    return Database(url)
 
 
 def build_runtime(settings: Settings) -> tuple[Runtime, InspectionWorker]:
@@ -90,6 +114,7 @@ def serve(
 ) -> None:
     """Start the HTTP API."""
     settings = _settings()
+    _database(settings).dispose()
     runtime, worker = build_runtime(settings)
     embedded = settings.embedded_worker if embedded_worker is None else embedded_worker
     bind_host, bind_port = host or settings.host, port or settings.port
@@ -118,6 +143,7 @@ def serve(
 def worker() -> None:
     """Run inspections in this process (for API processes started with --no-embedded-worker)."""
     settings = _settings()
+    _database(settings).dispose()
     _, inspection_worker = build_runtime(settings)
     try:
         inspection_worker.run()
@@ -129,6 +155,7 @@ def worker() -> None:
 def migrate() -> None:
     """Bring the database schema up to date."""
     settings = _settings()
+    logging.getLogger("alembic").setLevel(logging.INFO)
     if settings.resolved_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(settings.resolved_database_url)
@@ -154,8 +181,7 @@ def keys_create(
     name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
 ) -> None:
     """Create a key. The key is printed once, alone on the last line of standard output."""
-    settings = _settings()
-    db = Database(settings.resolved_database_url)
+    db = _database(_settings())
     try:
         record, raw = key_service.create_key(
             db, tenant=tenant, scopes=key_service.parse_scopes(scopes), name=name
@@ -172,7 +198,7 @@ def keys_list(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
 ) -> None:
     """List keys (never the secrets) as JSON lines."""
-    db = Database(_settings().resolved_database_url)
+    db = _database(_settings())
     for record in key_service.list_keys(db, tenant):
         line = {
             "id": record.id,
@@ -189,7 +215,7 @@ def keys_list(
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
     """Revoke a key; requests with it fail from now on."""
-    db = Database(_settings().resolved_database_url)
+    db = _database(_settings())
     try:
         key_service.revoke_key(db, key_id)
     except FilegateError as exc:

@@ -55,10 +55,10 @@ class Profile(BaseModel):
             raise ValueError(f"not a media type (type/subtype): {', '.join(bad)}")
         return cleaned
 
-    @field_validator("max_size")
+    @field_validator("max_size", mode="before")
     @classmethod
-    def _max_size(cls, value: ByteSize) -> ByteSize:
-        if value <= 0:
+    def _max_size(cls, value: object) -> object:
+        if isinstance(value, int | float) and value <= 0:
             raise ValueError("must be larger than 0 bytes")
         return value
 
@@ -98,7 +98,26 @@ def builtin_profiles() -> dict[str, Profile]:
     }
 
 
-class Settings(BaseSettings):
+class _FileAndEnv(BaseSettings):
+    """Sources in precedence order: init arguments, FILEGATE_* variables, the TOML file."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _CONFIG_FILE.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+class Settings(_FileAndEnv):
     """Every setting filegate reads. See ``docs/configuration.md``."""
 
     model_config = SettingsConfigDict(
@@ -125,21 +144,6 @@ class Settings(BaseSettings):
     default_profile: str = "default"
     profiles: dict[str, Profile] = Field(default_factory=builtin_profiles)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = _CONFIG_FILE.get("path")
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
-        return tuple(sources)
-
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'filegate.db'}"
@@ -162,6 +166,18 @@ class Settings(BaseSettings):
     @property
     def largest_max_size(self) -> int:
         return max(int(p.max_size) for p in self.profiles.values())
+
+
+class _Outline(_FileAndEnv):
+    """The same sources read loosely, so cross-field checks run even when fields are invalid."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FILEGATE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    default_profile: Any = "default"
+    profiles: Any = Field(default_factory=builtin_profiles)
+    database_url: Any = ""
 
 
 # pydantic-settings builds sources from the class, so the chosen file travels through here;
@@ -196,35 +212,37 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         raise _invalid(problems)
     _CONFIG_FILE["path"] = chosen
     try:
+        outline = _Outline(**{k: v for k, v in overrides.items() if k in _Outline.model_fields})
+        problems = semantic_problems(outline, chosen)
         settings = Settings(**overrides)
     except ValidationError as exc:
-        raise _invalid(_validation_problems(exc, chosen)) from None
+        raise _invalid(_validation_problems(exc, chosen) + problems) from None
     finally:
         _CONFIG_FILE.clear()
-    problems = semantic_problems(settings, chosen)
     if problems:
         raise _invalid(problems)
     return settings
 
 
-def semantic_problems(settings: Settings, source: Path | None) -> list[ConfigProblem]:
-    """Problems that no single field can see."""
+def semantic_problems(outline: _Outline, source: Path | None) -> list[ConfigProblem]:
+    """Problems that no single field can see, found on the loosely read values."""
     where = f"{source}: " if source else ""
     problems = []
-    if settings.default_profile not in settings.profiles:
+    names = list(outline.profiles) if isinstance(outline.profiles, dict) else []
+    if isinstance(outline.profiles, dict) and outline.default_profile not in names:
         problems.append(
             ConfigProblem(
                 f"{where}default_profile",
-                f"names profile {settings.default_profile!r}, which is not defined",
+                f"names profile {outline.default_profile!r}, which is not defined",
             )
         )
     problems.extend(
         ConfigProblem(f"{where}profiles.{name}", "profile names are lowercase a-z, 0-9, - and _")
-        for name in settings.profiles
-        if not _PROFILE_RE.match(name)
+        for name in names
+        if not _PROFILE_RE.fullmatch(str(name))
     )
-    url = settings.database_url
-    if url and not url.startswith(("sqlite", "postgresql")):
+    url = outline.database_url
+    if url and not str(url).startswith(("sqlite", "postgresql")):
         problems.append(
             ConfigProblem(f"{where}database_url", "only sqlite:// and postgresql:// are supported")
         )

@@ -52,5 +52,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     for name in ("uvicorn", "uvicorn.error", "alembic"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # Alembic narrates every connection; only `filegate migrate` wants to hear it.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     # One access line per request comes from our middleware; uvicorn's would duplicate it.
     logging.getLogger("uvicorn.access").disabled = True

@@ -1,4 +1,4 @@
-"""The import arrows of ARCHITECTURE.md ("Layout"), checked by walking the package's syntax trees."""
+"""The import arrows of ARCHITECTURE.md ("Layout"), checked by walking the package's ASTs."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def import_graph(root: Path = SRC) -> Graph:
 
 
 def imports_leaving(graph: Graph, layer: str, allowed: Collection[str]) -> list[str]:
-    """``module -> import`` pairs where a module of ``layer`` imports outside itself and ``allowed``."""
+    """``module -> import`` pairs where ``layer`` imports outside itself and ``allowed``."""
     return sorted(
         f"{module} -> {target}"
         for module, targets in graph.items()

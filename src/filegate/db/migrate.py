@@ -6,8 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-from filegate.db.engine import normalise_url
+from filegate.db.engine import make_engine, normalise_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -26,3 +28,15 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+def is_current(database_url: str) -> bool:
+    """True when the database schema is at the newest migration."""
+    script = ScriptDirectory.from_config(alembic_config(database_url))
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_heads()
+    finally:
+        engine.dispose()
+    return set(current) == set(script.get_heads())

@@ -35,7 +35,7 @@ def validate_tenant(tenant: str) -> str:
 def parse_scopes(text: str | Iterable[str]) -> frozenset[Scope]:
     names = text.split(",") if isinstance(text, str) else list(text)
     scopes = set()
-    for name in (n.strip() for n in names):
+    for name in (n.strip() for n in names if n.strip()):
         try:
             scopes.add(Scope(name))
         except ValueError:
