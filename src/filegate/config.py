@@ -141,6 +141,14 @@ class Settings(_FileAndEnv):
     upload_read_timeout: float = Field(default=60.0, gt=0)
     # Multipart part headers are tiny in real life; a cap stops header-flood memory growth.
     max_multipart_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    # Resumable uploads not finished within this many seconds of their last PATCH expire (410).
+    tus_expiry_seconds: int = Field(default=24 * 3600, ge=60)
+    # How long a PATCH waits for another request on the same upload to let go (then 423).
+    tus_lock_wait_seconds: float = Field(default=10.0, gt=0)
+    # Browsers on these origins may call the API (CORS); empty means no CORS headers at all.
+    cors_origins: list[str] = Field(default_factory=list)
+    # Build absolute URLs from Forwarded / X-Forwarded-* (only behind a proxy that sets them).
+    trust_forwarded_headers: bool = False
     default_profile: str = "default"
     profiles: dict[str, Profile] = Field(default_factory=builtin_profiles)
 

@@ -45,8 +45,10 @@ class FileState(enum.StrEnum):
 
 
 class Area(enum.StrEnum):
-    """Storage areas. Rejected files stay in quarantine until they are purged."""
+    """Storage areas. Rejected files stay in quarantine until they are purged; resumable
+    uploads grow in ``uploads`` and move to quarantine when complete."""
 
+    UPLOADS = "uploads"
     QUARANTINE = "quarantine"
     CLEAN = "clean"
 
@@ -154,3 +156,37 @@ class Principal:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UploadState(enum.StrEnum):
+    RECEIVING = "receiving"
+    COMPLETE = "complete"
+    TERMINATED = "terminated"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    """A resumable upload. ``length`` is None while deferred; ``concat`` is partial/final."""
+
+    id: str
+    tenant: str
+    profile: str
+    length: int | None
+    offset: int
+    metadata_header: str
+    filename: str | None
+    filetype: str | None
+    concat: str | None
+    parts: tuple[str, ...]
+    state: UploadState
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_final(self) -> bool:
+        return self.concat == "final"
+
+    @property
+    def is_partial(self) -> bool:
+        return self.concat == "partial"

@@ -74,3 +74,25 @@ class ApiKeyRow(Base):
     scopes: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class UploadRow(Base):
+    """A resumable (tus) upload while its bytes arrive; complete ones share the file's id."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_state_expires_at", "state", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    profile: Mapped[str] = mapped_column(String(64))
+    length: Mapped[int | None] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    metadata_header: Mapped[str] = mapped_column(String(4096))
+    filename: Mapped[str | None] = mapped_column(String(1024))
+    filetype: Mapped[str | None] = mapped_column(String(255))
+    concat: Mapped[str | None] = mapped_column(String(8))
+    parts: Mapped[list[str] | None] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()

@@ -8,13 +8,15 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from filegate.db.models import ApiKeyRow, FileRow
+from filegate.db.models import ApiKeyRow, FileRow, UploadRow
 from filegate.domain import (
     ApiKeyRecord,
     FileRecord,
     FileState,
     Finding,
     Scope,
+    UploadRecord,
+    UploadState,
     utcnow,
 )
 
@@ -168,3 +170,105 @@ class ApiKeys:
             .values(revoked_at=when)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _upload_record(row: UploadRow) -> UploadRecord:
+    return UploadRecord(
+        id=row.id,
+        tenant=row.tenant,
+        profile=row.profile,
+        length=row.length,
+        offset=row.offset,
+        metadata_header=row.metadata_header,
+        filename=row.filename,
+        filetype=row.filetype,
+        concat=row.concat,
+        parts=tuple(row.parts or ()),
+        state=UploadState(row.state),
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class Uploads:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, record: UploadRecord) -> None:
+        self.session.add(
+            UploadRow(
+                id=record.id,
+                tenant=record.tenant,
+                profile=record.profile,
+                length=record.length,
+                offset=record.offset,
+                metadata_header=record.metadata_header,
+                filename=record.filename,
+                filetype=record.filetype,
+                concat=record.concat,
+                parts=list(record.parts) if record.parts else None,
+                state=record.state.value,
+                expires_at=record.expires_at,
+                created_at=record.created_at,
+                updated_at=record.updated_at,
+            )
+        )
+
+    def get(self, upload_id: str, tenant: str | None = None) -> UploadRecord | None:
+        query = select(UploadRow).where(UploadRow.id == upload_id)
+        if tenant is not None:
+            query = query.where(UploadRow.tenant == tenant)
+        row = self.session.scalars(query).one_or_none()
+        return _upload_record(row) if row else None
+
+    def many(self, ids: Sequence[str], tenant: str) -> dict[str, UploadRecord]:
+        query = select(UploadRow).where(UploadRow.id.in_(list(ids)), UploadRow.tenant == tenant)
+        return {row.id: _upload_record(row) for row in self.session.scalars(query)}
+
+    def advance(
+        self,
+        upload_id: str,
+        *,
+        expected: int,
+        offset: int,
+        length: int | None,
+        expires_at: datetime,
+    ) -> bool:
+        """Record a durable offset; guarded by the offset the writer started from."""
+        result = self.session.execute(
+            update(UploadRow)
+            .where(
+                UploadRow.id == upload_id,
+                UploadRow.offset == expected,
+                UploadRow.state == UploadState.RECEIVING.value,
+            )
+            .values(offset=offset, length=length, expires_at=expires_at, updated_at=utcnow())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def set_state(
+        self,
+        upload_id: str,
+        state: UploadState,
+        *,
+        length: int | None = None,
+        current: UploadState = UploadState.RECEIVING,
+    ) -> bool:
+        values: dict[str, object] = {"state": state.value, "updated_at": utcnow()}
+        if length is not None:
+            values.update(length=length, offset=length)
+        result = self.session.execute(
+            update(UploadRow)
+            .where(UploadRow.id == upload_id, UploadRow.state == current.value)
+            .values(**values)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def waiting_finals(self, tenant: str) -> list[UploadRecord]:
+        query = select(UploadRow).where(
+            UploadRow.tenant == tenant,
+            UploadRow.concat == "final",
+            UploadRow.state == UploadState.RECEIVING.value,
+        )
+        return [_upload_record(row) for row in self.session.scalars(query)]

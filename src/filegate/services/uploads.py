@@ -7,13 +7,15 @@ Direct uploads and (later) tus uploads differ only in how bytes arrive; both end
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
+from sqlalchemy.orm import Session
 
 from filegate.db.engine import Database
 from filegate.db.repository import Files
-from filegate.domain import Area, FileRecord, FileState, InspectionPolicy, new_id, utcnow
+from filegate.domain import Area, FileRecord, FileState, new_id, utcnow
 from filegate.errors import ErrorCode, FilegateError
 from filegate.inspect.names import sanitize_filename
 from filegate.jobs.base import JobQueue
@@ -64,41 +66,47 @@ class UploadMeta:
     tenant: str
     original_name: str | None
     declared_type: str | None
-    policy: InspectionPolicy
+    profile: str
 
 
-def register_upload(
-    db: Database,
-    storage: Storage,
-    queue: JobQueue,
-    *,
-    incoming: IncomingFile,
-    meta: UploadMeta,
-    sha256: str,
-) -> FileRecord:
-    """Record a committed quarantine object; enqueue its inspection only after the row commits."""
+def new_file_record(file_id: str, size: int, sha256: str, meta: UploadMeta) -> FileRecord:
     now = utcnow()
-    record = FileRecord(
-        id=incoming.id,
+    return FileRecord(
+        id=file_id,
         tenant=meta.tenant,
         original_name=storable_name(meta.original_name),
         display_name=sanitize_filename(meta.original_name).display,
-        size=incoming.size,
+        size=size,
         sha256=sha256,
         declared_type=normalise_declared_type(meta.declared_type),
         detected_type=None,
-        profile=meta.policy.name,
+        profile=meta.profile,
         state=FileState.QUARANTINED,
         findings=(),
         created_at=now,
         updated_at=now,
         inspected_at=None,
     )
+
+
+def register_upload(
+    db: Database,
+    storage: Storage,
+    queue: JobQueue,
+    record: FileRecord,
+    also: Callable[[Session], None] | None = None,
+) -> FileRecord:
+    """Record a committed quarantine object; enqueue its inspection only after the row commits.
+
+    ``also`` runs in the same transaction (a tus upload marks itself complete there).
+    """
     try:
         with db.session() as session:
             Files(session).add(record)
+            if also is not None:
+                also(session)
     except Exception:
-        storage.delete(Area.QUARANTINE, incoming.id)
+        storage.delete(Area.QUARANTINE, record.id)
         raise
     queue.enqueue_inspection(record.id)
     log.info(

@@ -1,5 +1,5 @@
 """Storage backends behind one protocol."""
 
-from filegate.storage.base import ObjectWriter, Storage
+from filegate.storage.base import ObjectAppender, ObjectWriter, Storage
 
-__all__ = ["ObjectWriter", "Storage"]
+__all__ = ["ObjectAppender", "ObjectWriter", "Storage"]

@@ -36,9 +36,28 @@ class ObjectWriter(Protocol):
 
 
 @runtime_checkable
+class ObjectAppender(Protocol):
+    """Appends to an object in place (resumable uploads); bytes are durable only after sync."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def sync(self) -> None:
+        """Make every byte written so far durable."""
+
+    def truncate(self, size: int) -> None:
+        """Drop everything past ``size`` (a chunk that failed its checksum) and sync."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
 class Storage(Protocol):
     def writer(self, area: Area, key: str) -> ObjectWriter:
         """A writer for a new object; an existing object under the key is replaced on commit."""
+
+    def appender(self, area: Area, key: str, offset: int) -> ObjectAppender:
+        """Open (creating if needed) an object to append at ``offset``; bytes past it are
+        dropped first, since they were never acknowledged."""
 
     def read(self, area: Area, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Yield the bytes ``[start, end)`` (``end`` None: to the end) in chunks."""

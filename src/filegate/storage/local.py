@@ -187,6 +187,48 @@ class LocalWriter:
         return file
 
 
+class LocalAppender:
+    """Appends to one object in place; ``sync`` makes the written bytes durable."""
+
+    def __init__(self, path: Path, offset: int, area: Area, key: str) -> None:
+        self._extra: dict[str, object] = {"area": str(area), "key": key}
+        with _os_errors("cannot open object for appending", **self._extra):
+            _ensure_dir(path.parent)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                if os.fstat(fd).st_size < offset:
+                    raise _fail("object is shorter than the offset", offset=offset, **self._extra)
+                os.ftruncate(fd, offset)
+                os.lseek(fd, offset, os.SEEK_SET)
+            except BaseException:
+                os.close(fd)
+                raise
+            _fsync_dir(path.parent)
+        self._file: BinaryIO = open(fd, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            raise _fail("cannot write object", reason=exc.strerror, **self._extra) from None
+
+    def sync(self) -> None:
+        with _os_errors("cannot sync object", **self._extra):
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def truncate(self, size: int) -> None:
+        with _os_errors("cannot truncate object", **self._extra):
+            self._file.flush()
+            self._file.truncate(size)
+            self._file.seek(size)
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        with suppress(OSError):
+            self._file.close()
+
+
 class LocalStorage:
     """The Storage protocol on a local directory tree."""
 
@@ -199,6 +241,11 @@ class LocalStorage:
     def writer(self, area: Area, key: str) -> LocalWriter:
         final = self._object_path(area, key)
         return LocalWriter(self._tmp_dir(area), final, area, key)
+
+    def appender(self, area: Area, key: str, offset: int) -> LocalAppender:
+        if offset < 0:
+            raise _fail("invalid offset", offset=offset)
+        return LocalAppender(self._object_path(area, key), offset, area, key)
 
     def read(self, area: Area, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Stream ``[start, end)``, clipped to the object; a missing object fails here, eagerly."""

@@ -6,12 +6,45 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from filegate import __version__
 from filegate.jobs.base import Background
+from filegate.services.locks import UploadLocks
 from filegate.services.runtime import Runtime
-from filegate.web import files, health, problems, uploads
+from filegate.web import files, health, problems, tus, uploads
 from filegate.web.middleware import RequestContextMiddleware
+from filegate.web.override import MethodOverrideMiddleware
+
+# What a browser's tus client must read from our responses, and may send.
+TUS_EXPOSED = [
+    "Location",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Defer-Length",
+    "Upload-Concat",
+    "Upload-Expires",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Tus-Checksum-Algorithm",
+    "X-Request-ID",
+]
+TUS_ALLOWED = [
+    "Authorization",
+    "Content-Type",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Defer-Length",
+    "Upload-Concat",
+    "Upload-Checksum",
+    "Tus-Resumable",
+    "X-HTTP-Method-Override",
+    "X-Request-ID",
+]
 
 
 def create_app(runtime: Runtime, background: Background | None = None) -> FastAPI:
@@ -32,9 +65,21 @@ def create_app(runtime: Runtime, background: Background | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.tus = tus.TusState(UploadLocks(runtime.db, runtime.settings.tus_lock_wait_seconds))
     problems.install(app)
     app.include_router(uploads.router)
     app.include_router(files.router)
+    app.include_router(tus.router)
     app.include_router(health.router)
+    app.add_middleware(MethodOverrideMiddleware, prefix=tus.BASE)
+    if runtime.settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=runtime.settings.cors_origins,
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=TUS_ALLOWED,
+            expose_headers=TUS_EXPOSED,
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -11,13 +9,19 @@ import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from filegate import metrics
 from filegate.domain import FileRecord, InspectionPolicy
 from filegate.errors import ErrorCode, FilegateError
 from filegate.services.runtime import Runtime
-from filegate.services.uploads import IncomingFile, UploadMeta, register_upload, too_large
+from filegate.services.uploads import (
+    IncomingFile,
+    UploadMeta,
+    new_file_record,
+    register_upload,
+    too_large,
+)
+from filegate.web.body import body_chunks
 from filegate.web.deps import RuntimeDep, Uploader
 from filegate.web.headers import disposition_filename
 from filegate.web.multipart import MultipartReceiver
@@ -122,17 +126,12 @@ async def _receive(
         tenant=tenant,
         original_name=received.name,
         declared_type=received.declared_type,
-        policy=received.policy,
+        profile=received.policy.name,
     )
     sha256 = await _commit(received.incoming)
+    record = new_file_record(received.incoming.id, received.incoming.size, sha256, meta)
     return await run_in_threadpool(
-        register_upload,
-        runtime.db,
-        runtime.storage,
-        runtime.queue,
-        incoming=received.incoming,
-        meta=meta,
-        sha256=sha256,
+        register_upload, runtime.db, runtime.storage, runtime.queue, record
     )
 
 
@@ -142,7 +141,7 @@ async def _receive_form(request: Request, chooser: _ProfileChooser) -> _Received
         request.headers["content-type"], chooser.open, settings.max_multipart_header_bytes
     )
     try:
-        async for chunk in _chunks(request, settings.upload_read_timeout):
+        async for chunk in body_chunks(request, settings.upload_read_timeout):
             receiver.feed(chunk)
         incoming = receiver.finish()
     except BaseException:
@@ -162,7 +161,7 @@ async def _receive_raw(request: Request, chooser: _ProfileChooser) -> _Received:
         )
     incoming = chooser.open(None)
     try:
-        async for chunk in _chunks(request, chooser.runtime.settings.upload_read_timeout):
+        async for chunk in body_chunks(request, chooser.runtime.settings.upload_read_timeout):
             incoming.write(chunk)
     except BaseException:
         incoming.abort()
@@ -189,24 +188,3 @@ def _check_content_length(request: Request, limit: int) -> None:
         raise FilegateError(ErrorCode.CONTENT_LENGTH_INVALID, "Content-Length is not a number.")
     if int(header) > limit:
         raise too_large(limit)
-
-
-async def _chunks(request: Request, idle_seconds: float) -> AsyncIterator[bytes]:
-    """The body's chunks; a client silent for ``idle_seconds`` is cut off."""
-    stream = request.stream().__aiter__()
-    while True:
-        try:
-            async with asyncio.timeout(idle_seconds):
-                chunk = await anext(stream)
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            raise FilegateError(
-                ErrorCode.UPLOAD_TIMEOUT, f"No data received for {idle_seconds:g} seconds."
-            ) from None
-        except ClientDisconnect:
-            raise FilegateError(
-                ErrorCode.UPLOAD_INCOMPLETE, "The client went away mid-upload."
-            ) from None
-        if chunk:
-            yield chunk

@@ -1,0 +1,111 @@
+"""One writer per upload: a lock per id in this process, and a PostgreSQL advisory lock across
+API processes. A newcomer takes over from a holder in this process (its client has usually
+reconnected and the old request is dead) instead of waiting for a read timeout, as tusd does.
+
+Waiting never blocks the event loop: the advisory lock is tried in a thread, between sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, text
+from starlette.concurrency import run_in_threadpool
+
+from filegate.db.engine import Database
+from filegate.errors import ErrorCode, FilegateError
+
+# How often a waiter retries PostgreSQL's try-lock.
+RETRY_SECONDS = 0.05
+
+
+@dataclass(eq=False)
+class Holder:
+    """The request holding an upload; ``taken_over`` tells it why it was cancelled."""
+
+    task: asyncio.Task[object] | None
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    taken_over: bool = False
+
+    def request_stop(self) -> None:
+        if not self.taken_over and self.task is not None:
+            self.taken_over = True
+            self.task.cancel("taken over by a newer request for the same upload")
+
+
+class UploadLocks:
+    def __init__(self, db: Database, wait_seconds: float) -> None:
+        self._db = db
+        self._wait_seconds = wait_seconds
+        self._holders: dict[str, Holder] = {}
+        self._cross_process = db.engine.dialect.name == "postgresql"
+
+    @asynccontextmanager
+    async def hold(self, upload_id: str) -> AsyncIterator[Holder]:
+        deadline = time.monotonic() + self._wait_seconds
+        await self._take_over(upload_id, deadline)
+        holder = Holder(task=asyncio.current_task())
+        self._holders[upload_id] = holder
+        connection = None
+        try:
+            if self._cross_process:
+                connection = await self._advisory_lock(upload_id, deadline)
+            yield holder
+        finally:
+            if connection is not None:
+                await run_in_threadpool(_advisory_unlock, connection, upload_id)
+            if self._holders.get(upload_id) is holder:
+                del self._holders[upload_id]
+            holder.released.set()
+
+    async def _take_over(self, upload_id: str, deadline: float) -> None:
+        while (current := self._holders.get(upload_id)) is not None:
+            current.request_stop()
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await current.released.wait()
+            except TimeoutError:
+                raise _locked() from None
+
+    async def _advisory_lock(self, upload_id: str, deadline: float) -> Connection:
+        connection = await run_in_threadpool(self._db.engine.connect)
+        try:
+            while not await run_in_threadpool(_try_advisory_lock, connection, upload_id):
+                if time.monotonic() >= deadline:
+                    raise _locked()
+                await asyncio.sleep(RETRY_SECONDS)
+        except BaseException:
+            await run_in_threadpool(connection.close)
+            raise
+        return connection
+
+
+def _lock_key(upload_id: str) -> int:
+    # Advisory locks take a signed 64-bit key; a hash of the id spreads them evenly.
+    return int.from_bytes(hashlib.sha256(upload_id.encode()).digest()[:8], "big", signed=True)
+
+
+def _try_advisory_lock(connection: Connection, upload_id: str) -> bool:
+    query = text("SELECT pg_try_advisory_lock(:key)")
+    locked = bool(connection.execute(query, {"key": _lock_key(upload_id)}).scalar())
+    connection.commit()
+    return locked
+
+
+def _advisory_unlock(connection: Connection, upload_id: str) -> None:
+    try:
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _lock_key(upload_id)})
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def _locked() -> FilegateError:
+    return FilegateError(
+        ErrorCode.TUS_UPLOAD_LOCKED, "Another request is writing to this upload; retry shortly."
+    )

@@ -1,0 +1,252 @@
+"""Resumable uploads (tus): create, look up, complete, concatenate and terminate.
+
+Bytes grow in the ``uploads`` storage area; the DB offset is advanced only after the bytes up
+to it are fsynced, so the offset a client is told never exceeds what is durable. A complete
+upload moves to quarantine and becomes a file with the same id, on the direct-upload path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from filegate.config import Settings
+from filegate.db.engine import Database
+from filegate.db.repository import Files, Uploads
+from filegate.domain import (
+    Area,
+    FileRecord,
+    UploadRecord,
+    UploadState,
+    new_id,
+    parse_id,
+    utcnow,
+)
+from filegate.errors import ErrorCode, FilegateError
+from filegate.jobs.base import JobQueue
+from filegate.services.uploads import (
+    UploadMeta,
+    new_file_record,
+    normalise_declared_type,
+    register_upload,
+    storable_name,
+    too_large,
+)
+from filegate.storage.base import Storage
+from filegate.tus.headers import Concat
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NewUpload:
+    tenant: str
+    length: int | None
+    metadata_header: str
+    metadata: dict[str, str | None]
+    concat: Concat | None
+
+
+def expiry(settings: Settings) -> Any:
+    return utcnow() + timedelta(seconds=settings.tus_expiry_seconds)
+
+
+def create_upload(db: Database, settings: Settings, new: NewUpload) -> UploadRecord:
+    """Validate everything about a new upload before any byte is accepted, then record it."""
+    policy = settings.profile(new.metadata.get("profile"))
+    length = new.length
+    parts: tuple[str, ...] = ()
+    if new.concat is not None and new.concat.final:
+        parts = new.concat.parts
+        length = _final_length(db, new.tenant, parts)
+    if length is not None and length > policy.max_size:
+        raise too_large(policy.max_size)
+    now = utcnow()
+    record = UploadRecord(
+        id=new_id(),
+        tenant=new.tenant,
+        profile=policy.name,
+        length=length,
+        offset=0,
+        metadata_header=new.metadata_header,
+        filename=storable_name(new.metadata.get("filename")),
+        filetype=normalise_declared_type(new.metadata.get("filetype")),
+        concat=None if new.concat is None else ("final" if new.concat.final else "partial"),
+        parts=parts,
+        state=UploadState.RECEIVING,
+        expires_at=expiry(settings),
+        created_at=now,
+        updated_at=now,
+    )
+    with db.session() as session:
+        Uploads(session).add(record)
+    log.info("tus.created", upload_id=record.id, tenant=record.tenant, length=length)
+    return record
+
+
+def _final_length(db: Database, tenant: str, parts: tuple[str, ...]) -> int | None:
+    """The final upload's length, or None while some part's length is still deferred."""
+    if len(set(parts)) != len(parts):
+        raise FilegateError(ErrorCode.TUS_CONCAT_INVALID, "A partial upload is listed twice.")
+    with db.session() as session:
+        found = Uploads(session).many(parts, tenant)
+    for part_id in parts:
+        part = found.get(part_id)
+        if part is None or not part.is_partial or part.state is UploadState.TERMINATED:
+            raise FilegateError(
+                ErrorCode.TUS_CONCAT_INVALID,
+                f"{part_id} is not a partial upload of yours that can be joined.",
+            )
+    lengths = [found[p].length for p in parts]
+    return None if any(n is None for n in lengths) else sum(n for n in lengths if n is not None)
+
+
+def get_upload(db: Database, tenant: str, upload_id: str) -> UploadRecord:
+    """The caller's upload; unknown (or another tenant's) is 404, terminated or expired is 410."""
+    try:
+        parse_id(upload_id)
+    except FilegateError:
+        raise _not_found() from None
+    with db.session() as session:
+        record = Uploads(session).get(upload_id, tenant)
+    if record is None:
+        raise _not_found()
+    if record.state is UploadState.TERMINATED:
+        raise FilegateError(ErrorCode.TUS_UPLOAD_GONE, "The upload was terminated.")
+    if record.state is UploadState.RECEIVING and record.expires_at <= utcnow():
+        raise FilegateError(ErrorCode.TUS_UPLOAD_GONE, "The upload expired before it finished.")
+    return record
+
+
+def _not_found() -> FilegateError:
+    return FilegateError(ErrorCode.TUS_UPLOAD_NOT_FOUND, "No such upload.")
+
+
+def advance(db: Database, settings: Settings, upload: UploadRecord, offset: int) -> bool:
+    """Record that the bytes up to ``offset`` are durable (call only after fsync)."""
+    with db.session() as session:
+        return Uploads(session).advance(
+            upload.id,
+            expected=upload.offset,
+            offset=offset,
+            length=upload.length,
+            expires_at=expiry(settings),
+        )
+
+
+def reload(db: Database, upload_id: str) -> UploadRecord:
+    with db.session() as session:
+        record = Uploads(session).get(upload_id)
+    if record is None:
+        raise _not_found()
+    return record
+
+
+def complete(
+    db: Database,
+    storage: Storage,
+    queue: JobQueue,
+    upload: UploadRecord,
+    sha256: str,
+) -> FileRecord | None:
+    """Turn a fully received upload into a quarantined file (partial uploads just finish)."""
+    if upload.length is None or upload.offset != upload.length:
+        raise FilegateError(ErrorCode.UPLOAD_INCOMPLETE, "The upload has not received every byte.")
+    if upload.is_partial:
+        with db.session() as session:
+            Uploads(session).set_state(upload.id, UploadState.COMPLETE)
+        return None
+    storage.move(Area.UPLOADS, Area.QUARANTINE, upload.id)
+    return _register(db, storage, queue, upload, size=upload.length, sha256=sha256)
+
+
+def _register(
+    db: Database,
+    storage: Storage,
+    queue: JobQueue,
+    upload: UploadRecord,
+    *,
+    size: int,
+    sha256: str,
+) -> FileRecord:
+    meta = UploadMeta(
+        tenant=upload.tenant,
+        original_name=upload.filename,
+        declared_type=upload.filetype,
+        profile=upload.profile,
+    )
+    record = new_file_record(upload.id, size, sha256, meta)
+
+    def mark_complete(session: Session) -> None:
+        Uploads(session).set_state(upload.id, UploadState.COMPLETE, length=size)
+
+    register_upload(db, storage, queue, record, also=mark_complete)
+    log.info("tus.completed", upload_id=upload.id, tenant=upload.tenant, size=size)
+    return record
+
+
+def assemble_ready_finals(
+    db: Database, storage: Storage, queue: JobQueue, settings: Settings, tenant: str
+) -> list[FileRecord]:
+    """Join every waiting final upload whose partial uploads are now all complete."""
+    with db.session() as session:
+        finals = Uploads(session).waiting_finals(tenant)
+    done = []
+    for final in finals:
+        with db.session() as session:
+            parts = Uploads(session).many(final.parts, tenant)
+        if all(p.state is UploadState.COMPLETE for p in parts.values()) and len(parts) == len(
+            final.parts
+        ):
+            done.append(assemble(db, storage, queue, settings, final))
+    return done
+
+
+def assemble(
+    db: Database, storage: Storage, queue: JobQueue, settings: Settings, final: UploadRecord
+) -> FileRecord:
+    """Stream the partial uploads, in order, into one quarantined object: constant memory."""
+    policy = settings.profile(final.profile)
+    writer = storage.writer(Area.QUARANTINE, final.id)
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        for part_id in final.parts:
+            for chunk in storage.read(Area.UPLOADS, part_id):
+                size += len(chunk)
+                if size > policy.max_size:
+                    raise too_large(policy.max_size)
+                digest.update(chunk)
+                writer.write(chunk)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return _register(db, storage, queue, final, size=size, sha256=digest.hexdigest())
+
+
+def terminate(db: Database, storage: Storage, tenant: str, upload_id: str) -> None:
+    """Stop an upload and delete its bytes; later requests for it answer 410."""
+    upload = get_upload(db, tenant, upload_id)
+    with db.session() as session:
+        Uploads(session).set_state(upload.id, UploadState.TERMINATED, current=upload.state)
+        if upload.state is UploadState.COMPLETE and not upload.is_partial:
+            # A finished upload is the file: terminating it deletes the file too.
+            Files(session).delete(upload.id, tenant)
+    for area in Area:
+        storage.delete(area, upload.id)
+    log.info("tus.terminated", upload_id=upload.id, tenant=tenant)
+
+
+def rehash(storage: Storage, upload_id: str, length: int) -> Any:
+    """sha256 of the first ``length`` stored bytes, for a PATCH that continues elsewhere."""
+    digest = hashlib.sha256()
+    if length:
+        for chunk in storage.read(Area.UPLOADS, upload_id, 0, length):
+            digest.update(chunk)
+    return digest

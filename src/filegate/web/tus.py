@@ -1,0 +1,530 @@
+"""The tus 1.0.0 endpoint, ``/v1/tus/``: creation, PATCH, HEAD, termination, concatenation.
+
+Every header is checked, and the caller authorised, before a body byte is stored. The body of
+a PATCH streams into the upload's object; the offset is advanced only after fsync, so HEAD
+never reports bytes that a crash could lose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import zlib
+from collections import OrderedDict
+from email.utils import format_datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from filegate import metrics
+from filegate.domain import Area, Principal, UploadRecord, UploadState
+from filegate.errors import ErrorCode, FilegateError
+from filegate.services import tus as uploads
+from filegate.services.locks import Holder, UploadLocks
+from filegate.services.runtime import Runtime
+from filegate.services.uploads import too_large
+from filegate.tus.headers import (
+    CHECKSUM_ALGORITHMS,
+    EXTENSIONS,
+    OFFSET_OCTET_STREAM,
+    TUS_VERSION,
+    Checksum,
+    parse_checksum,
+    parse_concat,
+    parse_integer,
+    parse_metadata,
+)
+from filegate.web.body import body_chunks
+from filegate.web.deps import Uploader, get_runtime
+from filegate.web.problems import problem_for
+from filegate.web.urls import absolute_url
+
+router = APIRouter(tags=["tus"])
+BASE = "/v1/tus/"
+# Progress of a long PATCH is made durable (fsync + offset) every this many bytes, so a
+# crash costs the client at most this much re-sending.
+SYNC_EVERY = 64 * 1024 * 1024
+# Running sha256 states kept for uploads continuing in this process; others are re-hashed.
+DIGEST_CACHE_SIZE = 1024
+
+
+class _Hash(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+    def digest(self) -> bytes: ...
+
+
+class _Crc32:
+    def __init__(self) -> None:
+        self.value = 0
+
+    def update(self, data: bytes) -> None:
+        self.value = zlib.crc32(data, self.value)
+
+    def digest(self) -> bytes:
+        return self.value.to_bytes(4, "big")
+
+
+def _checksum_hasher(algorithm: str) -> _Hash:
+    return _Crc32() if algorithm == "crc32" else hashlib.new(algorithm)
+
+
+class TusState:
+    """Per-process tus state: locks and the running sha256 of uploads written here."""
+
+    def __init__(self, locks: UploadLocks) -> None:
+        self.locks = locks
+        self._digests: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+
+    def take_digest(self, upload_id: str, offset: int) -> Any:
+        entry = self._digests.pop(upload_id, None)
+        return entry[1] if entry is not None and entry[0] == offset else None
+
+    def keep_digest(self, upload_id: str, offset: int, digest: Any) -> None:
+        self._digests[upload_id] = (offset, digest)
+        while len(self._digests) > DIGEST_CACHE_SIZE:
+            self._digests.popitem(last=False)
+
+
+def tus_state(request: Request) -> TusState:
+    state = request.app.state.tus
+    assert isinstance(state, TusState)
+    return state
+
+
+def _tus_headers(**extra: str) -> dict[str, str]:
+    return {"Tus-Resumable": TUS_VERSION, **extra}
+
+
+def _problem(exc: FilegateError, request: Request) -> Response:
+    response = problem_for(exc, request.scope.get("state", {}).get("request_id"))
+    response.headers["Tus-Resumable"] = TUS_VERSION
+    if exc.code is ErrorCode.TUS_VERSION_UNSUPPORTED:
+        response.headers["Tus-Version"] = TUS_VERSION
+    return response
+
+
+def _require_version(request: Request) -> None:
+    if request.headers.get("tus-resumable") != TUS_VERSION:
+        raise FilegateError(
+            ErrorCode.TUS_VERSION_UNSUPPORTED, f"This server speaks tus {TUS_VERSION} only."
+        )
+
+
+def _expires(record: UploadRecord) -> str:
+    return format_datetime(record.expires_at, usegmt=True)
+
+
+@router.options(BASE, include_in_schema=False)
+@router.options(BASE + "{upload_id}", include_in_schema=False)
+async def options(request: Request) -> Response:
+    """Capabilities; tus says OPTIONS ignores Tus-Resumable."""
+    settings = get_runtime(request).settings
+    headers = _tus_headers(
+        **{
+            "Tus-Version": TUS_VERSION,
+            "Tus-Extension": ",".join(EXTENSIONS),
+            "Tus-Max-Size": str(settings.largest_max_size),
+            "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
+        }
+    )
+    return Response(status_code=204, headers=headers)
+
+
+@router.post(BASE, summary="Create a resumable upload (tus)", status_code=201)
+async def create(request: Request, principal: Uploader) -> Response:
+    try:
+        return await _create(request, principal)
+    except FilegateError as exc:
+        return _problem(exc, request)
+
+
+@router.head(BASE + "{upload_id}", summary="A resumable upload's offset (tus)")
+async def head(upload_id: str, request: Request, principal: Uploader) -> Response:
+    try:
+        _require_version(request)
+        runtime = get_runtime(request)
+        record = await run_in_threadpool(
+            uploads.get_upload, runtime.db, principal.tenant, upload_id
+        )
+        return Response(status_code=200, headers=_head_headers(request, record))
+    except FilegateError as exc:
+        return _problem(exc, request)
+
+
+@router.patch(BASE + "{upload_id}", summary="Append bytes to a resumable upload (tus)")
+async def patch(upload_id: str, request: Request, principal: Uploader) -> Response:
+    try:
+        return await _patch(upload_id, request, principal)
+    except FilegateError as exc:
+        return _problem(exc, request)
+
+
+@router.delete(BASE + "{upload_id}", summary="Terminate a resumable upload (tus)")
+async def delete(upload_id: str, request: Request, principal: Uploader) -> Response:
+    try:
+        _require_version(request)
+        runtime = get_runtime(request)
+        async with tus_state(request).locks.hold(upload_id):
+            await run_in_threadpool(
+                uploads.terminate, runtime.db, runtime.storage, principal.tenant, upload_id
+            )
+        return Response(status_code=204, headers=_tus_headers())
+    except FilegateError as exc:
+        return _problem(exc, request)
+
+
+def _head_headers(request: Request, record: UploadRecord) -> dict[str, str]:
+    headers = _tus_headers(**{"Cache-Control": "no-store"})
+    unfinished_final = record.is_final and record.state is not UploadState.COMPLETE
+    if not unfinished_final:
+        headers["Upload-Offset"] = str(record.offset)
+    if record.length is not None:
+        headers["Upload-Length"] = str(record.length)
+    elif not record.is_final:
+        headers["Upload-Defer-Length"] = "1"
+    if record.metadata_header:
+        headers["Upload-Metadata"] = record.metadata_header
+    if record.concat is not None:
+        headers["Upload-Concat"] = _concat_header(request, record)
+    if record.state is UploadState.RECEIVING:
+        headers["Upload-Expires"] = _expires(record)
+    return headers
+
+
+def _concat_header(request: Request, record: UploadRecord) -> str:
+    if record.is_partial:
+        return "partial"
+    urls = " ".join(_upload_path(part) for part in record.parts)
+    return f"final;{urls}"
+
+
+def _upload_path(upload_id: str) -> str:
+    return BASE + upload_id
+
+
+def _upload_id_of(url: str) -> str:
+    path = urlsplit(url).path
+    if not path.startswith(BASE):
+        raise FilegateError(ErrorCode.TUS_CONCAT_INVALID, "Upload-Concat lists a foreign URL.")
+    return path[len(BASE) :]
+
+
+async def _create(request: Request, principal: Principal) -> Response:
+    _require_version(request)
+    runtime = get_runtime(request)
+    headers = request.headers
+    concat_header = headers.get("upload-concat")
+    concat = parse_concat(concat_header, _upload_id_of) if concat_header else None
+    length = _creation_length(headers.get("upload-length"), headers.get("upload-defer-length"))
+    if concat is not None and concat.final and length is not None:
+        raise _invalid("A final upload takes its length from its parts; omit Upload-Length.")
+    if (concat is None or not concat.final) and length is None and not _deferred(headers):
+        raise FilegateError(
+            ErrorCode.TUS_LENGTH_REQUIRED, "Send Upload-Length or Upload-Defer-Length: 1."
+        )
+    metadata_header = headers.get("upload-metadata", "")
+    new = uploads.NewUpload(
+        tenant=principal.tenant,
+        length=length,
+        metadata_header=metadata_header,
+        metadata=parse_metadata(metadata_header),
+        concat=concat,
+    )
+    has_body = _has_body(request)
+    if has_body:
+        _require_patch_body_type(request)
+        if concat is not None and concat.final:
+            raise FilegateError(ErrorCode.TUS_FINAL_IMMUTABLE, "A final upload takes no body.")
+    record = await run_in_threadpool(uploads.create_upload, runtime.db, runtime.settings, new)
+    out = _tus_headers(
+        Location=absolute_url(request, runtime.settings, _upload_path(record.id)),
+        **{"Upload-Expires": _expires(record)},
+    )
+    if concat is not None and concat.final:
+        await run_in_threadpool(
+            uploads.assemble_ready_finals,
+            runtime.db,
+            runtime.storage,
+            runtime.queue,
+            runtime.settings,
+            principal.tenant,
+        )
+    elif has_body:
+        async with tus_state(request).locks.hold(record.id) as holder:
+            record = await _write_body(request, runtime, record, holder, None)
+        out["Upload-Offset"] = str(record.offset)
+    metrics.UPLOADS.labels(outcome="tus_created").inc()
+    return Response(status_code=201, headers=out)
+
+
+def _deferred(headers: Any) -> bool:
+    return bool(headers.get("upload-defer-length") == "1")
+
+
+def _creation_length(length: str | None, defer: str | None) -> int | None:
+    if length is not None and defer is not None:
+        raise _invalid("Send Upload-Length or Upload-Defer-Length, not both.")
+    if defer is not None and defer != "1":
+        raise _invalid("Upload-Defer-Length must be 1.")
+    return parse_integer(length, "Upload-Length") if length is not None else None
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    if length is not None:
+        return parse_integer(length, "Content-Length") > 0
+    return "chunked" in request.headers.get("transfer-encoding", "").lower()
+
+
+def _require_patch_body_type(request: Request) -> None:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != OFFSET_OCTET_STREAM:
+        raise FilegateError(
+            ErrorCode.TUS_CONTENT_TYPE, f"Upload bytes are sent as {OFFSET_OCTET_STREAM}."
+        )
+
+
+def _invalid(message: str) -> FilegateError:
+    return FilegateError(ErrorCode.TUS_INVALID_HEADER, message)
+
+
+async def _patch(upload_id: str, request: Request, principal: Principal) -> Response:
+    _require_version(request)
+    _require_patch_body_type(request)
+    headers = request.headers
+    offset_header = headers.get("upload-offset")
+    if offset_header is None:
+        raise _invalid("PATCH needs Upload-Offset.")
+    offset = parse_integer(offset_header, "Upload-Offset")
+    checksum_header = headers.get("upload-checksum")
+    checksum = parse_checksum(checksum_header) if checksum_header is not None else None
+    new_length_header = headers.get("upload-length")
+    new_length = parse_integer(new_length_header, "Upload-Length") if new_length_header else None
+    runtime = get_runtime(request)
+    record = await run_in_threadpool(uploads.get_upload, runtime.db, principal.tenant, upload_id)
+    _check_patch(record, offset, new_length)
+    async with tus_state(request).locks.hold(record.id) as holder:
+        # Re-read under the lock: the holder we took over from may have advanced it.
+        record = await run_in_threadpool(
+            uploads.get_upload, runtime.db, principal.tenant, upload_id
+        )
+        _check_patch(record, offset, new_length)
+        if new_length is not None and record.length is None:
+            record = await _set_length(runtime, record, new_length)
+        record = await _write_body(request, runtime, record, holder, checksum)
+    out = _tus_headers(**{"Upload-Offset": str(record.offset)})
+    if record.state is UploadState.RECEIVING:
+        out["Upload-Expires"] = _expires(record)
+    return Response(status_code=204, headers=out)
+
+
+def _check_patch(record: UploadRecord, offset: int, new_length: int | None) -> None:
+    if record.is_final:
+        raise FilegateError(ErrorCode.TUS_FINAL_IMMUTABLE, "A final upload cannot be patched.")
+    if record.state is UploadState.COMPLETE:
+        raise FilegateError(
+            ErrorCode.TUS_OFFSET_MISMATCH,
+            "The upload is already complete.",
+            offset=record.offset,
+        )
+    if offset != record.offset:
+        raise FilegateError(
+            ErrorCode.TUS_OFFSET_MISMATCH,
+            f"The upload is at offset {record.offset}, not {offset}.",
+            offset=record.offset,
+        )
+    if new_length is not None and record.length is not None and new_length != record.length:
+        raise FilegateError(ErrorCode.TUS_LENGTH_MISMATCH, "Upload-Length cannot change.")
+    if new_length is not None and new_length < record.offset:
+        raise FilegateError(
+            ErrorCode.TUS_LENGTH_MISMATCH, "Upload-Length is below the bytes already received."
+        )
+
+
+async def _set_length(runtime: Runtime, record: UploadRecord, length: int) -> UploadRecord:
+    policy = runtime.settings.profile(record.profile)
+    if length > policy.max_size:
+        raise too_large(policy.max_size)
+    updated = dataclasses.replace(record, length=length)
+    if not await run_in_threadpool(
+        uploads.advance, runtime.db, runtime.settings, updated, record.offset
+    ):
+        raise FilegateError(ErrorCode.TUS_OFFSET_MISMATCH, "The upload changed meanwhile.")
+    return updated
+
+
+class _Receiver:
+    """The body of one PATCH on its way into the upload's object."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        state: TusState,
+        record: UploadRecord,
+        checksum: Checksum | None,
+    ) -> None:
+        self.runtime = runtime
+        self.state = state
+        self.record = record
+        self.start = record.offset
+        self.written = record.offset
+        self.checksum = checksum
+        self.check_hash = _checksum_hasher(checksum.algorithm) if checksum else None
+        policy = runtime.settings.profile(record.profile)
+        self.limit = record.length if record.length is not None else policy.max_size
+        self.max_size = policy.max_size
+        self.appender: Any = None
+        self.digest: Any = None
+        self.start_digest: Any = None
+
+    async def open(self) -> None:
+        storage = self.runtime.storage
+        self.appender = await run_in_threadpool(
+            storage.appender, Area.UPLOADS, self.record.id, self.start
+        )
+        cached = self.state.take_digest(self.record.id, self.start)
+        if cached is None:
+            cached = await run_in_threadpool(uploads.rehash, storage, self.record.id, self.start)
+        self.digest = cached
+        self.start_digest = cached.copy() if self.checksum else None
+
+    def write(self, chunk: bytes) -> None:
+        if self.written + len(chunk) > self.limit:
+            raise too_large(self.max_size if self.record.length is None else self.limit)
+        self.appender.write(chunk)
+        self.digest.update(chunk)
+        if self.check_hash is not None:
+            self.check_hash.update(chunk)
+        self.written += len(chunk)
+
+    async def persist(self) -> None:
+        """fsync what was written, then advance the offset to it."""
+        if self.written == self.record.offset:
+            return
+        await run_in_threadpool(self.appender.sync)
+        ok = await run_in_threadpool(
+            uploads.advance, self.runtime.db, self.runtime.settings, self.record, self.written
+        )
+        if not ok:
+            raise FilegateError(ErrorCode.TUS_OFFSET_MISMATCH, "The upload changed meanwhile.")
+        self.record = dataclasses.replace(self.record, offset=self.written)
+        self.state.keep_digest(self.record.id, self.written, self.digest.copy())
+
+    async def discard(self) -> None:
+        """Drop this request's bytes (bad checksum, over the limit): the offset stays put."""
+        await run_in_threadpool(self.appender.truncate, self.record.offset)
+        self.written = self.record.offset
+        if self.start_digest is not None:
+            self.state.keep_digest(self.record.id, self.start, self.start_digest)
+
+    def checksum_matches(self) -> bool:
+        assert self.checksum is not None
+        assert self.check_hash is not None
+        return bool(self.check_hash.digest() == self.checksum.digest)
+
+    async def close(self) -> None:
+        if self.appender is not None:
+            await run_in_threadpool(self.appender.close)
+
+
+async def _write_body(
+    request: Request,
+    runtime: Runtime,
+    record: UploadRecord,
+    holder: Holder,
+    checksum: Checksum | None,
+) -> UploadRecord:
+    """Stream the body into the upload; returns the record with its durable offset."""
+    _check_declared_length(request, record, runtime)
+    receiver = _Receiver(runtime, tus_state(request), record, checksum)
+    await receiver.open()
+    try:
+        await _receive(request, receiver, holder)
+    finally:
+        await receiver.close()
+    record = receiver.record
+    if record.length is not None and record.offset == record.length:
+        await _complete(request, runtime, record, receiver.digest.hexdigest())
+        record = dataclasses.replace(record, state=UploadState.COMPLETE)
+    return record
+
+
+async def _receive(request: Request, receiver: _Receiver, holder: Holder) -> None:
+    settings = receiver.runtime.settings
+    unsynced = 0
+    try:
+        async for chunk in body_chunks(request, settings.upload_read_timeout):
+            receiver.write(chunk)
+            unsynced += len(chunk)
+            # With a checksum, nothing of this request may count before it is verified.
+            if unsynced >= SYNC_EVERY and receiver.checksum is None:
+                await receiver.persist()
+                unsynced = 0
+    except asyncio.CancelledError:
+        await _stopped(receiver, holder)
+        raise FilegateError(ErrorCode.TUS_UPLOAD_STOPPED, "A newer request took over.") from None
+    except FilegateError as exc:
+        await _failed(receiver, exc)
+        raise
+    if receiver.checksum is not None and not receiver.checksum_matches():
+        await receiver.discard()
+        raise FilegateError(
+            ErrorCode.TUS_CHECKSUM_MISMATCH, "The chunk does not match Upload-Checksum."
+        )
+    await receiver.persist()
+
+
+async def _stopped(receiver: _Receiver, holder: Holder) -> None:
+    task = asyncio.current_task()
+    if holder.taken_over and task is not None:
+        task.uncancel()
+    await _keep_or_discard(receiver)
+    if not holder.taken_over:
+        raise asyncio.CancelledError  # shutdown: keep what arrived, then let it proceed
+
+
+async def _failed(receiver: _Receiver, exc: FilegateError) -> None:
+    if exc.code is ErrorCode.FILE_TOO_LARGE:
+        await receiver.discard()
+    else:
+        # A dropped connection or a stall: the bytes that did arrive are good; keep them.
+        await _keep_or_discard(receiver)
+
+
+async def _keep_or_discard(receiver: _Receiver) -> None:
+    if receiver.checksum is None:
+        await receiver.persist()
+    else:
+        await receiver.discard()
+
+
+def _check_declared_length(request: Request, record: UploadRecord, runtime: Runtime) -> None:
+    """Refuse a body that says up front it will not fit, before reading any of it."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return
+    size = parse_integer(declared, "Content-Length")
+    policy = runtime.settings.profile(record.profile)
+    limit = record.length if record.length is not None else policy.max_size
+    if record.offset + size > limit:
+        raise too_large(min(limit, policy.max_size))
+
+
+async def _complete(request: Request, runtime: Runtime, record: UploadRecord, sha256: str) -> None:
+    await run_in_threadpool(
+        uploads.complete, runtime.db, runtime.storage, runtime.queue, record, sha256
+    )
+    if record.is_partial:
+        await run_in_threadpool(
+            uploads.assemble_ready_finals,
+            runtime.db,
+            runtime.storage,
+            runtime.queue,
+            runtime.settings,
+            record.tenant,
+        )
+    metrics.UPLOADS.labels(outcome="tus_completed").inc()
