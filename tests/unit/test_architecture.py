@@ -140,11 +140,6 @@ def test_only_main_imports_the_cli(graph: Graph) -> None:
     assert not bad, against_the_arrows("Only filegate.__main__ imports filegate.cli", bad)
 
 
-def test_inspect_imports_only_domain_and_errors(graph: Graph) -> None:
-    bad = imports_leaving(graph, "filegate.inspect", CORE)
-    assert not bad, against_the_arrows("inspect/ imports only domain, errors and itself", bad)
-
-
 @pytest.mark.parametrize(
     ("layer", "allowed"),
     [
@@ -159,11 +154,8 @@ def test_the_core_modules_point_inward(graph: Graph, layer: str, allowed: tuple[
     assert not bad, against_the_arrows(rule, bad)
 
 
-def test_storage_imports_only_domain_and_errors(graph: Graph) -> None:
-    bad = imports_leaving(graph, "filegate.storage", CORE)
-    assert not bad, against_the_arrows("storage/ imports only domain, errors and itself", bad)
-
-
-def test_db_imports_only_domain_and_errors(graph: Graph) -> None:
-    bad = imports_leaving(graph, "filegate.db", CORE)
-    assert not bad, against_the_arrows("db/ imports only domain, errors and itself", bad)
+@pytest.mark.parametrize("package", ["inspect", "tus", "storage", "db"])
+def test_pure_packages_import_only_domain_and_errors(graph: Graph, package: str) -> None:
+    bad = imports_leaving(graph, f"filegate.{package}", CORE)
+    rule = f"{package}/ imports only domain, errors and itself"
+    assert not bad, against_the_arrows(rule, bad)

@@ -127,15 +127,18 @@ def _not_found() -> FilegateError:
     return FilegateError(ErrorCode.TUS_UPLOAD_NOT_FOUND, "No such upload.")
 
 
-def advance(db: Database, settings: Settings, upload: UploadRecord, offset: int) -> bool:
-    """Record that the bytes up to ``offset`` are durable (call only after fsync)."""
+def advance(db: Database, upload: UploadRecord, offset: int) -> bool:
+    """Record that the bytes up to ``offset`` are durable (call only after fsync).
+
+    ``upload`` carries the offset it started from (the guard), its length and new expiry.
+    """
     with db.session() as session:
         return Uploads(session).advance(
             upload.id,
             expected=upload.offset,
             offset=offset,
             length=upload.length,
-            expires_at=expiry(settings),
+            expires_at=upload.expires_at,
         )
 
 
@@ -157,6 +160,9 @@ def complete(
     """Turn a fully received upload into a quarantined file (partial uploads just finish)."""
     if upload.length is None or upload.offset != upload.length:
         raise FilegateError(ErrorCode.UPLOAD_INCOMPLETE, "The upload has not received every byte.")
+    if upload.length == 0 and not storage.exists(Area.QUARANTINE, upload.id):
+        # An empty upload never saw a PATCH, so it has no object yet.
+        storage.appender(Area.UPLOADS, upload.id, 0).close()
     if upload.is_partial:
         with db.session() as session:
             Uploads(session).set_state(upload.id, UploadState.COMPLETE)
@@ -190,21 +196,21 @@ def _register(
     return record
 
 
-def assemble_ready_finals(
-    db: Database, storage: Storage, queue: JobQueue, settings: Settings, tenant: str
-) -> list[FileRecord]:
-    """Join every waiting final upload whose partial uploads are now all complete."""
+def ready_finals(db: Database, tenant: str) -> list[UploadRecord]:
+    """Waiting final uploads whose partial uploads are now all complete.
+
+    The caller assembles each under that final's lock, after re-reading it: two partials that
+    finish together must not both assemble it.
+    """
     with db.session() as session:
         finals = Uploads(session).waiting_finals(tenant)
-    done = []
-    for final in finals:
-        with db.session() as session:
+        ready = []
+        for final in finals:
             parts = Uploads(session).many(final.parts, tenant)
-        if all(p.state is UploadState.COMPLETE for p in parts.values()) and len(parts) == len(
-            final.parts
-        ):
-            done.append(assemble(db, storage, queue, settings, final))
-    return done
+            states = [parts[p].state if p in parts else None for p in final.parts]
+            if all(state is UploadState.COMPLETE for state in states):
+                ready.append(final)
+    return ready
 
 
 def assemble(
@@ -244,9 +250,24 @@ def terminate(db: Database, storage: Storage, tenant: str, upload_id: str) -> No
 
 
 def rehash(storage: Storage, upload_id: str, length: int) -> Any:
-    """sha256 of the first ``length`` stored bytes, for a PATCH that continues elsewhere."""
+    """sha256 of the first ``length`` stored bytes, for a PATCH that continues elsewhere.
+
+    A crash between the move to quarantine and the DB commit leaves the bytes there.
+    """
     digest = hashlib.sha256()
+    area = Area.UPLOADS
+    if length and not storage.exists(area, upload_id):
+        area = Area.QUARANTINE
     if length:
-        for chunk in storage.read(Area.UPLOADS, upload_id, 0, length):
+        for chunk in storage.read(area, upload_id, 0, length):
             digest.update(chunk)
     return digest
+
+
+def finish_received(
+    db: Database, storage: Storage, queue: JobQueue, upload: UploadRecord
+) -> FileRecord | None:
+    """Complete an upload that has every byte but is not complete (a crash came between)."""
+    assert upload.length is not None
+    digest = rehash(storage, upload.id, upload.length)
+    return complete(db, storage, queue, upload, digest.hexdigest())

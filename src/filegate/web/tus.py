@@ -150,6 +150,8 @@ async def head(upload_id: str, request: Request, principal: Uploader) -> Respons
         record = await run_in_threadpool(
             uploads.get_upload, runtime.db, principal.tenant, upload_id
         )
+        if _received_but_open(record):
+            record = await _finish_received(request, runtime, record)
         return Response(status_code=200, headers=_head_headers(request, record))
     except FilegateError as exc:
         return _problem(exc, request)
@@ -175,6 +177,47 @@ async def delete(upload_id: str, request: Request, principal: Uploader) -> Respo
         return Response(status_code=204, headers=_tus_headers())
     except FilegateError as exc:
         return _problem(exc, request)
+
+
+def _received_but_open(record: UploadRecord) -> bool:
+    return (
+        record.state is UploadState.RECEIVING
+        and not record.is_final
+        and record.length is not None
+        and record.offset == record.length
+    )
+
+
+async def _finish_received(request: Request, runtime: Runtime, record: UploadRecord) -> Any:
+    """Every byte is durable but completion was cut short (a crash, or Upload-Length: 0)."""
+    async with tus_state(request).locks.hold(record.id):
+        record = await run_in_threadpool(uploads.reload, runtime.db, record.id)
+        if _received_but_open(record):
+            await run_in_threadpool(
+                uploads.finish_received, runtime.db, runtime.storage, runtime.queue, record
+            )
+            await _assemble_ready(request, runtime, record)
+            record = await run_in_threadpool(uploads.reload, runtime.db, record.id)
+    return record
+
+
+async def _assemble_ready(request: Request, runtime: Runtime, record: UploadRecord) -> None:
+    """Join the final uploads that ``record`` (a partial that just finished) completes."""
+    if not record.is_partial and not record.is_final:
+        return
+    ready = await run_in_threadpool(uploads.ready_finals, runtime.db, record.tenant)
+    for final in ready:
+        async with tus_state(request).locks.hold(final.id):
+            current = await run_in_threadpool(uploads.reload, runtime.db, final.id)
+            if current.state is UploadState.RECEIVING:
+                await run_in_threadpool(
+                    uploads.assemble,
+                    runtime.db,
+                    runtime.storage,
+                    runtime.queue,
+                    runtime.settings,
+                    current,
+                )
 
 
 def _head_headers(request: Request, record: UploadRecord) -> dict[str, str]:
@@ -239,24 +282,22 @@ async def _create(request: Request, principal: Principal) -> Response:
         _require_patch_body_type(request)
         if concat is not None and concat.final:
             raise FilegateError(ErrorCode.TUS_FINAL_IMMUTABLE, "A final upload takes no body.")
+        _check_declared_length(
+            request, length, 0, runtime.settings.profile(new.metadata.get("profile")).max_size
+        )
     record = await run_in_threadpool(uploads.create_upload, runtime.db, runtime.settings, new)
     out = _tus_headers(
         Location=absolute_url(request, runtime.settings, _upload_path(record.id)),
         **{"Upload-Expires": _expires(record)},
     )
-    if concat is not None and concat.final:
-        await run_in_threadpool(
-            uploads.assemble_ready_finals,
-            runtime.db,
-            runtime.storage,
-            runtime.queue,
-            runtime.settings,
-            principal.tenant,
-        )
+    if record.is_final:
+        await _assemble_ready(request, runtime, record)
     elif has_body:
         async with tus_state(request).locks.hold(record.id) as holder:
             record = await _write_body(request, runtime, record, holder, None)
         out["Upload-Offset"] = str(record.offset)
+    elif _received_but_open(record):
+        await _finish_received(request, runtime, record)
     metrics.UPLOADS.labels(outcome="tus_created").inc()
     return Response(status_code=201, headers=out)
 
@@ -350,9 +391,7 @@ async def _set_length(runtime: Runtime, record: UploadRecord, length: int) -> Up
     if length > policy.max_size:
         raise too_large(policy.max_size)
     updated = dataclasses.replace(record, length=length)
-    if not await run_in_threadpool(
-        uploads.advance, runtime.db, runtime.settings, updated, record.offset
-    ):
+    if not await run_in_threadpool(uploads.advance, runtime.db, updated, record.offset):
         raise FilegateError(ErrorCode.TUS_OFFSET_MISMATCH, "The upload changed meanwhile.")
     return updated
 
@@ -406,12 +445,11 @@ class _Receiver:
         if self.written == self.record.offset:
             return
         await run_in_threadpool(self.appender.sync)
-        ok = await run_in_threadpool(
-            uploads.advance, self.runtime.db, self.runtime.settings, self.record, self.written
-        )
+        renewed = dataclasses.replace(self.record, expires_at=uploads.expiry(self.runtime.settings))
+        ok = await run_in_threadpool(uploads.advance, self.runtime.db, renewed, self.written)
         if not ok:
             raise FilegateError(ErrorCode.TUS_OFFSET_MISMATCH, "The upload changed meanwhile.")
-        self.record = dataclasses.replace(self.record, offset=self.written)
+        self.record = dataclasses.replace(renewed, offset=self.written)
         self.state.keep_digest(self.record.id, self.written, self.digest.copy())
 
     async def discard(self) -> None:
@@ -439,7 +477,8 @@ async def _write_body(
     checksum: Checksum | None,
 ) -> UploadRecord:
     """Stream the body into the upload; returns the record with its durable offset."""
-    _check_declared_length(request, record, runtime)
+    max_size = runtime.settings.profile(record.profile).max_size
+    _check_declared_length(request, record.length, record.offset, max_size)
     receiver = _Receiver(runtime, tus_state(request), record, checksum)
     await receiver.open()
     try:
@@ -502,29 +541,22 @@ async def _keep_or_discard(receiver: _Receiver) -> None:
         await receiver.discard()
 
 
-def _check_declared_length(request: Request, record: UploadRecord, runtime: Runtime) -> None:
+def _check_declared_length(
+    request: Request, length: int | None, offset: int, max_size: int
+) -> None:
     """Refuse a body that says up front it will not fit, before reading any of it."""
     declared = request.headers.get("content-length")
     if declared is None:
         return
     size = parse_integer(declared, "Content-Length")
-    policy = runtime.settings.profile(record.profile)
-    limit = record.length if record.length is not None else policy.max_size
-    if record.offset + size > limit:
-        raise too_large(min(limit, policy.max_size))
+    limit = length if length is not None else max_size
+    if offset + size > limit:
+        raise too_large(min(limit, max_size))
 
 
 async def _complete(request: Request, runtime: Runtime, record: UploadRecord, sha256: str) -> None:
     await run_in_threadpool(
         uploads.complete, runtime.db, runtime.storage, runtime.queue, record, sha256
     )
-    if record.is_partial:
-        await run_in_threadpool(
-            uploads.assemble_ready_finals,
-            runtime.db,
-            runtime.storage,
-            runtime.queue,
-            runtime.settings,
-            record.tenant,
-        )
+    await _assemble_ready(request, runtime, record)
     metrics.UPLOADS.labels(outcome="tus_completed").inc()
