@@ -18,10 +18,13 @@ from filegate.config import Settings, load_settings
 from filegate.db import migrate
 from filegate.db.engine import Database
 from filegate.domain import Scope
+from filegate.inspect.antivirus import ScannerConfig
+from filegate.inspect.sandbox import Sandbox
 from filegate.jobs.worker import InspectionWorker
 from filegate.services.keys import create_key
 from filegate.services.runtime import Runtime
 from filegate.web.app import create_app
+from tests.support.clamd import running_clamd
 from tests.support.services import postgres_admin_url, require_service
 
 DB_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -113,9 +116,17 @@ class Api:
         return self.client.post("/v1/files", files=files, data=form, headers=self.auth(who))
 
 
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """One inspection child process for the whole session: starting one costs about a second."""
+    shared = Sandbox()
+    yield shared
+    shared.close()
+
+
 @pytest.fixture
-def api(settings: Settings) -> Iterator[Api]:
-    runtime, worker = build_runtime(settings)
+def api(settings: Settings, sandbox: Sandbox) -> Iterator[Api]:
+    runtime, worker = build_runtime(settings, run_job=sandbox.run)
     keys = {
         "a": create_key(runtime.db, tenant="tenant-a", scopes=ALL_SCOPES)[1],
         "b": create_key(runtime.db, tenant="tenant-b", scopes=ALL_SCOPES)[1],
@@ -129,3 +140,10 @@ def api(settings: Settings) -> Iterator[Api]:
 
 
 ALL_SCOPES = frozenset({Scope.UPLOAD, Scope.READ})
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScannerConfig]:
+    """A real clamd for the session (skipped without one, failed under CI)."""
+    with running_clamd(tmp_path_factory.mktemp("clamd")) as scanner:
+        yield scanner

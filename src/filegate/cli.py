@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,12 +19,16 @@ from filegate.db.engine import Database
 from filegate.domain import InspectionPolicy
 from filegate.errors import FilegateError
 from filegate.inspect.pipeline import inspect_file
+from filegate.inspect.sandbox import Sandbox, SandboxLimits
 from filegate.jobs.worker import InspectionWorker
 from filegate.logs import configure_logging
 from filegate.services import keys as key_service
-from filegate.services.runtime import Runtime
+from filegate.services.inspection import Inspector, RunJob
+from filegate.services.runtime import Runtime, scanner_config
 from filegate.storage.local import LocalStorage
 from filegate.web.app import create_app
+
+log = structlog.get_logger("filegate.cli")
 
 app = typer.Typer(
     name="filegate",
@@ -93,11 +98,40 @@ def _database(settings: Settings) -> Database:
     return Database(url)
 
 
-def build_runtime(settings: Settings) -> tuple[Runtime, InspectionWorker]:
+def build_runtime(
+    settings: Settings, run_job: RunJob | None = None
+) -> tuple[Runtime, InspectionWorker]:
+    """Wire the pieces; ``run_job`` defaults to a sandboxed inspector process."""
     db = Database(settings.resolved_database_url)
     storage = LocalStorage(settings.resolved_storage_dir)
-    worker = InspectionWorker(db, storage, settings.profile, settings.worker_poll_seconds)
+    if run_job is None:
+        run_job = Sandbox(
+            SandboxLimits(
+                memory_bytes=int(settings.inspection_memory_bytes),
+                cpu_seconds=settings.inspection_cpu_seconds,
+                wall_seconds=settings.inspection_timeout_seconds,
+            )
+        ).run
+    inspector = Inspector(
+        run=run_job,
+        policy_for=settings.profile,
+        scanner=scanner_config(settings),
+        scanner_required=settings.scanner_required,
+    )
+    worker = InspectionWorker(db, storage, inspector, settings.worker_poll_seconds)
     return Runtime(settings=settings, db=db, storage=storage, queue=worker), worker
+
+
+def _announce_scanner(runtime: Runtime) -> None:
+    status = runtime.scanner_status()
+    if status == "off":
+        log.warning(
+            "scanner.off",
+            detail="No clamd_url is set: files are promoted WITHOUT a virus scan. "
+            "Set FILEGATE_CLAMD_URL (and FILEGATE_SCANNER_REQUIRED=true) in production.",
+        )
+    elif status == "failing":
+        log.error("scanner.unreachable", required=runtime.settings.scanner_required)
 
 
 @app.command()
@@ -118,6 +152,7 @@ def serve(
     runtime, worker = build_runtime(settings)
     embedded = settings.embedded_worker if embedded_worker is None else embedded_worker
     bind_host, bind_port = host or settings.host, port or settings.port
+    _announce_scanner(runtime)
     application = create_app(runtime, worker if embedded else None)
     typer.echo(
         f"filegate {__version__} on http://{bind_host}:{bind_port} "
@@ -144,7 +179,8 @@ def worker() -> None:
     """Run inspections in this process (for API processes started with --no-embedded-worker)."""
     settings = _settings()
     _database(settings).dispose()
-    _, inspection_worker = build_runtime(settings)
+    runtime, inspection_worker = build_runtime(settings)
+    _announce_scanner(runtime)
     try:
         inspection_worker.run()
     except KeyboardInterrupt:

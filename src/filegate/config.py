@@ -17,13 +17,39 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from filegate.domain import Action, InspectionPolicy
+from filegate.domain import Action, InspectionLimits, InspectionPolicy
 from filegate.errors import ErrorCode, FilegateError
 
 DEFAULT_CONFIG_FILE = Path("filegate.toml")
 _MIME_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _EXT_RE = re.compile(r"^[a-z0-9][a-z0-9_+-]{0,15}$")
 _PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+_LIMIT_DEFAULTS = InspectionLimits()
+
+
+class ProfileLimits(BaseModel):
+    """Per-profile thresholds for hostile input (defaults and reasons: domain.InspectionLimits)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_pixels: int = Field(default=_LIMIT_DEFAULTS.max_pixels, gt=0)
+    max_frames: int = Field(default=_LIMIT_DEFAULTS.max_frames, gt=0)
+    max_archive_entries: int = Field(default=_LIMIT_DEFAULTS.max_archive_entries, gt=0)
+    max_archive_depth: int = Field(default=_LIMIT_DEFAULTS.max_archive_depth, ge=0)
+    max_archive_ratio: int = Field(default=_LIMIT_DEFAULTS.max_archive_ratio, gt=0)
+    max_archive_total: ByteSize = ByteSize(_LIMIT_DEFAULTS.max_archive_total)
+    allow_encrypted_archives: bool = _LIMIT_DEFAULTS.allow_encrypted_archives
+    allow_archives: bool = _LIMIT_DEFAULTS.allow_archives
+    allow_svg: bool = _LIMIT_DEFAULTS.allow_svg
+    allow_macros: bool = _LIMIT_DEFAULTS.allow_macros
+    allow_pdf_links: bool = _LIMIT_DEFAULTS.allow_pdf_links
+
+    def domain(self) -> InspectionLimits:
+        values = self.model_dump()
+        values["max_archive_total"] = int(self.max_archive_total)
+        return InspectionLimits(**values)
 
 
 class Profile(BaseModel):
@@ -35,7 +61,9 @@ class Profile(BaseModel):
     types: list[str] = Field(min_length=1)
     max_size: ByteSize = ByteSize(100 * 1024 * 1024)
     allow_empty: bool = False
+    sanitize: bool = True
     actions: dict[str, Action] = Field(default_factory=dict)
+    limits: ProfileLimits = Field(default_factory=ProfileLimits)
 
     @field_validator("extensions")
     @classmethod
@@ -70,30 +98,49 @@ class Profile(BaseModel):
             types=frozenset(self.types),
             allow_empty=self.allow_empty,
             actions=dict(self.actions),
+            limits=self.limits.domain(),
+            sanitize=self.sanitize,
         )
 
 
 _IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"]
 _IMAGE_EXTENSIONS = ["png", "jpg", "jpeg", "gif", "webp"]
-_DOCUMENT_TYPES = ["application/pdf", "text/plain", "text/csv"]
-_DOCUMENT_EXTENSIONS = ["pdf", "txt", "csv"]
+_OFFICE = {
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.template": "dotx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.template": "xltx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
+    "application/vnd.openxmlformats-officedocument.presentationml.template": "potx",
+    "application/vnd.oasis.opendocument.text": "odt",
+    "application/vnd.oasis.opendocument.text-template": "ott",
+    "application/vnd.oasis.opendocument.spreadsheet": "ods",
+    "application/vnd.oasis.opendocument.presentation": "odp",
+}
+_DOCUMENT_TYPES = ["application/pdf", "text/plain", "text/csv", *_OFFICE]
+_DOCUMENT_EXTENSIONS = ["pdf", "txt", "csv", *_OFFICE.values()]
 
 
 def builtin_profiles() -> dict[str, Profile]:
     """The profiles a fresh install has; a config file's ``[profiles.*]`` replace them all."""
     return {
+        # Images (re-encoded), PDF, office documents, text, CSV, and zips of those; no SVG.
         "default": Profile(
-            extensions=_IMAGE_EXTENSIONS + _DOCUMENT_EXTENSIONS,
-            types=_IMAGE_TYPES + _DOCUMENT_TYPES,
+            extensions=[*_IMAGE_EXTENSIONS, *_DOCUMENT_EXTENSIONS, "zip"],
+            types=[*_IMAGE_TYPES, *_DOCUMENT_TYPES, "application/zip"],
             max_size=ByteSize(100 * 1024 * 1024),
         ),
         "images": Profile(
-            extensions=_IMAGE_EXTENSIONS, types=_IMAGE_TYPES, max_size=ByteSize(20 * 1024 * 1024)
+            extensions=_IMAGE_EXTENSIONS,
+            types=_IMAGE_TYPES,
+            max_size=ByteSize(20 * 1024 * 1024),
+            limits=ProfileLimits(allow_archives=False),
         ),
         "documents": Profile(
             extensions=_DOCUMENT_EXTENSIONS,
             types=_DOCUMENT_TYPES,
             max_size=ByteSize(100 * 1024 * 1024),
+            limits=ProfileLimits(allow_archives=False),
         ),
     }
 
@@ -141,6 +188,15 @@ class Settings(_FileAndEnv):
     upload_read_timeout: float = Field(default=60.0, gt=0)
     # Multipart part headers are tiny in real life; a cap stops header-flood memory growth.
     max_multipart_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    # ClamAV: unix:///path/clamd.sock or tcp://host:port; empty turns scanning off (said loudly).
+    clamd_url: str = ""
+    # true: a file is never promoted unscanned; it waits in quarantine until clamd answers.
+    scanner_required: bool = False
+    scanner_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Limits of the process that parses uploads (see inspect/sandbox.py for the reasons).
+    inspection_memory_bytes: ByteSize = ByteSize(2 * 1024 * 1024 * 1024)
+    inspection_cpu_seconds: int = Field(default=60, gt=0)
+    inspection_timeout_seconds: float = Field(default=120.0, gt=0)
     # Resumable uploads not finished within this many seconds of their last PATCH expire (410).
     tus_expiry_seconds: int = Field(default=24 * 3600, ge=60)
     # How long a PATCH waits for another request on the same upload to let go (then 423).
@@ -186,6 +242,8 @@ class _Outline(_FileAndEnv):
     default_profile: Any = "default"
     profiles: Any = Field(default_factory=builtin_profiles)
     database_url: Any = ""
+    clamd_url: Any = ""
+    scanner_required: Any = False
 
 
 # pydantic-settings builds sources from the class, so the chosen file travels through here;
@@ -249,6 +307,16 @@ def semantic_problems(outline: _Outline, source: Path | None) -> list[ConfigProb
         for name in names
         if not _PROFILE_RE.fullmatch(str(name))
     )
+    clamd = outline.clamd_url
+    if clamd and not str(clamd).startswith(("unix:///", "tcp://")):
+        problems.append(
+            ConfigProblem(f"{where}clamd_url", "use unix:///path/to/clamd.sock or tcp://host:port")
+        )
+    required = str(outline.scanner_required).strip().lower() in ("1", "true", "yes", "on")
+    if required and not clamd:
+        problems.append(
+            ConfigProblem(f"{where}scanner_required", "a required scanner needs clamd_url")
+        )
     url = outline.database_url
     if url and not str(url).startswith(("sqlite", "postgresql")):
         problems.append(

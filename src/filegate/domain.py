@@ -78,6 +78,30 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class InspectionLimits:
+    """Thresholds for hostile input; each default carries its reason."""
+
+    # Pillow's own guard is ~179 Mpx; 50 Mpx covers every camera photo and keeps a decode
+    # near 200 MB of RAM.
+    max_pixels: int = 50_000_000
+    # Animated GIF/WebP frames are decoded one by one; thousands of frames are a CPU bomb.
+    max_frames: int = 1_000
+    # Real archives hold hundreds of entries; tens of thousands make scanners spin.
+    max_archive_entries: int = 10_000
+    # zip-in-zip-in-zip: two levels cover "a folder of exported zips"; more is a bomb shape.
+    max_archive_depth: int = 2
+    # Text compresses ~10:1, office XML ~20:1; 100:1 over the whole archive is a bomb.
+    max_archive_ratio: int = 100
+    # Total bytes an archive may inflate to, declared or actual (declared sizes lie).
+    max_archive_total: int = 1024 * 1024 * 1024
+    allow_encrypted_archives: bool = False
+    allow_archives: bool = True
+    allow_svg: bool = False
+    allow_macros: bool = False
+    allow_pdf_links: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class InspectionPolicy:
     """The part of an upload profile that the inspectors need, free of configuration code."""
 
@@ -87,6 +111,10 @@ class InspectionPolicy:
     types: frozenset[str]
     allow_empty: bool = False
     actions: Mapping[str, Action] = field(default_factory=dict)
+    limits: InspectionLimits = field(default_factory=InspectionLimits)
+    # Re-encode images (and strip PDF active content when the profile accepts it) and promote
+    # the sanitised copy instead of the upload.
+    sanitize: bool = True
 
     def action_for(self, finding: Finding) -> Action:
         """Findings reject unless the profile explicitly accepts their code."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
+import io
 import json
 import os
 import select
@@ -11,11 +14,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
@@ -56,16 +60,26 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 class LiveServer:
     """``filegate serve`` on a free port, on its own data dir and database; a context manager."""
 
-    def __init__(self, root: Path, database_url: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        database_url: str,
+        env: Mapping[str, str] | None = None,
+        *,
+        data_dir: Path | None = None,
+        name: str = "server",
+    ) -> None:
         self.root = root
-        self.data_dir = root / "var"
-        self.log_path = root / "server.log"
+        self.database_url = database_url
+        self.data_dir = data_dir or root / "var"
+        self.log_path = root / f"{name}.log"
         self.port = 0
+        self._extra_env = dict(env or {})
         self.env = _clean_environ() | {
             "FILEGATE_DATA_DIR": str(self.data_dir),
             "FILEGATE_DATABASE_URL": database_url,
             "FILEGATE_LOG_FORMAT": "json",
-            **(env or {}),
+            **self._extra_env,
         }
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -84,10 +98,11 @@ class LiveServer:
             raise RuntimeError("the server is not running")
         return self._process.pid
 
-    def start(self) -> LiveServer:
+    def start(self, port: int | None = None) -> LiveServer:
+        """Migrate, spawn and wait until healthy; on ``port`` if given and free."""
         self.run_cli("migrate")
-        for _ in range(BIND_ATTEMPTS):
-            self.port = free_port()
+        for attempt in range(BIND_ATTEMPTS):
+            self.port = port if port and attempt == 0 else free_port()
             self._spawn()
             if self._wait_healthy():
                 return self
@@ -108,6 +123,28 @@ class LiveServer:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(STOP_TIMEOUT)
+        self.stop()
+
+    def restart(self) -> LiveServer:
+        """Stop (if still running) and start again: same data dir, database and, if free, port."""
+        self.stop()
+        return self.start(port=self.port)
+
+    def sibling(self, name: str, env: Mapping[str, str] | None = None) -> LiveServer:
+        """Another server process, not yet started, on this one's data dir and database."""
+        return LiveServer(
+            self.root,
+            self.database_url,
+            {**self._extra_env, **(env or {})},
+            data_dir=self.data_dir,
+            name=name,
+        )
 
     def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``python -m filegate ARGS`` with the server's environment; raises with its output."""
@@ -289,3 +326,149 @@ def read_response(sock: socket.socket, timeout: float = 30.0) -> RawResponse:
 def _readable(sock: socket.socket) -> bool:
     ready, _, _ = select.select([sock], [], [], 0)
     return bool(ready)
+
+
+# tus: the pieces a black-box test needs besides a real tus client.
+
+TUS_VERSION = "1.0.0"
+TUS_BASE = "/v1/tus/"
+OFFSET_OCTET_STREAM = "application/offset+octet-stream"
+TEXT_BLOCK = MIB
+_LINE = b"%07d the quick brown fox jumps over the lazy dog, 0123456789 ~!\n"
+# One block of printable lines, made once; each use gets its own numbered first line.
+_LINE_SIZE = len(_LINE % 0)
+_BLOCK_BODY = b"".join(_LINE % n for n in range(TEXT_BLOCK // _LINE_SIZE))
+_BLOCK_BODY += b"." * (TEXT_BLOCK - len(_BLOCK_BODY) - 1) + b"\n"
+
+
+class TextPayload(io.RawIOBase):
+    """``size`` bytes of text made on demand: cheap, seekable, and passes the text inspectors.
+
+    Every 1 MiB block starts with its own number, so bytes stored at the wrong offset change
+    the sha256 even though the rest of each block repeats.
+    """
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self._pos = 0
+
+    def block(self, index: int) -> bytes:
+        header = (b"block %010d " % index).ljust(_LINE_SIZE - 1, b"-") + b"\n"
+        return header + _BLOCK_BODY[_LINE_SIZE:]
+
+    def slice(self, start: int, stop: int) -> bytes:
+        stop = min(stop, self.size)
+        if start >= stop:
+            return b""
+        first, last = start // TEXT_BLOCK, (stop - 1) // TEXT_BLOCK
+        joined = b"".join(self.block(i) for i in range(first, last + 1))
+        base = first * TEXT_BLOCK
+        return joined[start - base : stop - base]
+
+    def chunks(self, start: int = 0, size: int = TEXT_BLOCK) -> Iterator[bytes]:
+        for position in range(start, self.size, size):
+            yield self.slice(position, position + size)
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for chunk in self.chunks():
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def write_to(self, path: Path) -> Path:
+        with path.open("wb") as file:
+            for chunk in self.chunks():
+                file.write(chunk)
+        return path
+
+    # The file API a tus client reads from (tuspy's ``file_stream``).
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.slice(self._pos, self._pos + len(buffer))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def tus_headers(key: str | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``Tus-Resumable``, the key's ``Authorization`` if given, and ``extra``."""
+    headers = {"Tus-Resumable": TUS_VERSION}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers | dict(extra or {})
+
+
+def tus_metadata(**pairs: str) -> str:
+    return ",".join(
+        f"{name} {base64.b64encode(value.encode()).decode()}" for name, value in pairs.items()
+    )
+
+
+def tus_create(client: httpx.Client, length: int, **metadata: str) -> str:
+    """A new upload of ``length`` bytes; returns its URL (the Location header)."""
+    headers = tus_headers(
+        extra={"Upload-Length": str(length), "Upload-Metadata": tus_metadata(**metadata)}
+    )
+    response = client.post(TUS_BASE, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.headers["location"]
+
+
+def tus_offset(client: httpx.Client, url: str) -> int:
+    """The upload's offset, as HEAD reports it."""
+    response = client.head(urlsplit(url).path, headers=tus_headers())
+    assert response.status_code == 200, (response.status_code, response.headers)
+    return int(response.headers["upload-offset"])
+
+
+def upload_id_of(url: str) -> str:
+    return urlsplit(url).path.rsplit("/", 1)[1]
+
+
+def open_patch(server: LiveServer, url: str, key: str, offset: int, length: int) -> socket.socket:
+    """A PATCH whose headers are sent and whose ``length``-byte body is up to the caller."""
+    headers = tus_headers(
+        key,
+        {
+            "Upload-Offset": str(offset),
+            "Content-Type": OFFSET_OCTET_STREAM,
+            "Content-Length": str(length),
+        },
+    )
+    return open_request(server, urlsplit(url).path, headers, method="PATCH")
+
+
+def clean_sha256(client: httpx.Client, file_id: str, timeout: float = 60.0) -> str:
+    """Wait for the file to be inspected, require ``clean``, and hash its downloaded content."""
+    record: dict[str, Any] = {}
+
+    def decided() -> bool:
+        nonlocal record
+        response = client.get(f"/v1/files/{file_id}")
+        assert response.status_code == 200, response.text
+        record = response.json()
+        return bool(record["state"] != "quarantined")
+
+    wait_for(decided, timeout, f"inspection of {file_id}")
+    assert record["state"] == "clean", record
+    digest = hashlib.sha256()
+    with client.stream("GET", f"/v1/files/{file_id}/content") as response:
+        assert response.status_code == 200, response.read()
+        for chunk in response.iter_bytes():
+            digest.update(chunk)
+    assert digest.hexdigest() == record["sha256"]
+    return digest.hexdigest()

@@ -65,22 +65,34 @@ def assert_nothing_left(live: LiveServer, client: httpx.Client) -> None:
 
 
 def test_upload_is_inspected_clean_and_downloads_identically(live: LiveServer) -> None:
-    data = png(64, 64)
+    # Text is promoted as uploaded (images are re-encoded, so they would not be identical).
+    data = b"".join(b"row %d, a plain text report\n" % i for i in range(2000))
     with live.client(live.create_key("tenant-a")) as client:
-        created = upload(client, data, "photo.png")
+        created = upload(client, data, "report.txt")
         assert created["state"] == "quarantined"
         assert created["sha256"] == hashlib.sha256(data).hexdigest()
         record = inspected(client, created["id"])
         assert record["state"] == "clean", record["findings"]
-        assert record["detected_type"] == "image/png"
+        assert record["detected_type"] == "text/plain"
         response = client.get(f"/v1/files/{created['id']}/content")
     assert response.status_code == 200
     assert response.content == data
     assert hashlib.sha256(response.content).hexdigest() == record["sha256"]
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
-    assert response.headers["content-disposition"].startswith('attachment; filename="photo.png"')
+    assert response.headers["content-disposition"].startswith('attachment; filename="report.txt"')
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_image_is_promoted_as_a_sanitised_copy(live: LiveServer) -> None:
+    with live.client(live.create_key("tenant-a")) as client:
+        created = upload(client, png(64, 64), "photo.png")
+        record = inspected(client, created["id"])
+        response = client.get(f"/v1/files/{created['id']}/content")
+    assert record["state"] == "clean", record["findings"]
     assert response.headers["content-type"] == "image/png"
+    assert hashlib.sha256(response.content).hexdigest() == record["sha256"]
+    assert len(response.content) == record["size"]
 
 
 def test_html_disguised_as_png_is_rejected_and_never_served(live: LiveServer) -> None:

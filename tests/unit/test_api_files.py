@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from filegate.domain import Area
 from tests.conftest import Api
 from tests.support.samples import HTML, png
 
+# Text is promoted as uploaded; images are re-encoded (see test_images_are_served_sanitised).
+TEXT_BODY = b"".join(b"line %d of a plain text file\n" % i for i in range(40))
 
-def clean_file(api: Api, data: bytes | None = None, name: str = "photo.png") -> str:
-    file_id: str = api.upload(data or png(8, 8), name).json()["id"]
+
+def clean_file(api: Api, data: bytes | None = None, name: str = "notes.txt") -> str:
+    file_id: str = api.upload(data or TEXT_BODY, name).json()["id"]
     api.inspect()
     return file_id
 
 
 def test_download_returns_exact_bytes_with_safe_headers(api: Api) -> None:
-    data = png(16, 16)
-    file_id = clean_file(api, data, "my photo.png")
+    data = TEXT_BODY
+    file_id = clean_file(api, data, "my notes.txt")
     response = api.client.get(f"/v1/files/{file_id}/content", headers=api.auth())
     assert response.status_code == 200
     assert response.content == data
     headers = response.headers
-    assert headers["content-type"] == "image/png"
+    assert headers["content-type"].startswith("text/plain")
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["content-security-policy"] == "default-src 'none'; sandbox"
     assert headers["content-disposition"] == (
-        "attachment; filename=\"my photo.png\"; filename*=UTF-8''my%20photo.png"
+        "attachment; filename=\"my notes.txt\"; filename*=UTF-8''my%20notes.txt"
     )
     assert (
         headers["etag"].strip('"')
@@ -84,7 +89,7 @@ def test_non_ascii_name_is_rfc6266_encoded(api: Api) -> None:
 def test_range_requests(
     api: Api, range_header: str, status: int, expected: tuple[int, int | None]
 ) -> None:
-    data = png(32, 32)
+    data = TEXT_BODY
     file_id = clean_file(api, data)
     response = api.client.get(
         f"/v1/files/{file_id}/content", headers={**api.auth(), "Range": range_header}
@@ -100,7 +105,7 @@ def test_range_requests(
 
 
 def test_unsatisfiable_range(api: Api) -> None:
-    data = png()
+    data = TEXT_BODY
     file_id = clean_file(api, data)
     response = api.client.get(
         f"/v1/files/{file_id}/content", headers={**api.auth(), "Range": "bytes=5000-"}
@@ -111,7 +116,7 @@ def test_unsatisfiable_range(api: Api) -> None:
 
 
 def test_if_range_with_stale_etag_sends_everything(api: Api) -> None:
-    data = png(8, 8)
+    data = TEXT_BODY
     file_id = clean_file(api, data)
     response = api.client.get(
         f"/v1/files/{file_id}/content",
@@ -122,7 +127,7 @@ def test_if_range_with_stale_etag_sends_everything(api: Api) -> None:
 
 
 def test_etag_revalidation_and_head(api: Api) -> None:
-    data = png(8, 8)
+    data = TEXT_BODY
     file_id = clean_file(api, data)
     url = f"/v1/files/{file_id}/content"
     etag = api.client.get(url, headers=api.auth()).headers["etag"]
@@ -214,3 +219,19 @@ def test_tenant_b_cannot_see_or_touch_tenant_a_files(api: Api) -> None:
     assert api.client.delete(f"/v1/files/{file_id}", headers=api.auth("b")).status_code == 404
     assert api.client.get("/v1/files", headers=api.auth("b")).json()["items"] == []
     assert api.client.get(f"/v1/files/{file_id}", headers=api.auth()).status_code == 200
+
+
+def test_images_are_served_sanitised(api: Api) -> None:
+    data = png(16, 16) + b"trailing"  # not promoted as is: the copy is re-encoded
+    clean = png(16, 16)
+    file_id = clean_file(api, clean, "photo.png")
+    record = api.client.get(f"/v1/files/{file_id}", headers=api.auth()).json()
+    assert record["state"] == "clean"
+    served = api.client.get(f"/v1/files/{file_id}/content", headers=api.auth())
+    assert served.headers["content-type"] == "image/png"
+    assert hashlib.sha256(served.content).hexdigest() == record["sha256"]
+    assert record["size"] == len(served.content)
+    assert served.headers["etag"] == f'"{record["sha256"]}"'
+    rejected = clean_file(api, data, "trailing.png")
+    verdict = api.client.get(f"/v1/files/{rejected}", headers=api.auth()).json()
+    assert "image_trailing_data" in [f["code"] for f in verdict["findings"]]

@@ -10,6 +10,7 @@ import pytest
 
 from filegate.domain import Action, FileState, InspectionPolicy
 from filegate.inspect import DEFAULT_ACTIONS, FINDING_CODES, INFORMATIONAL_NAME_CODES
+from filegate.inspect.deep import INFORMATIONAL_CODES
 from filegate.inspect.pipeline import Inspection, inspect_file, with_default_actions
 
 IMAGES = InspectionPolicy(
@@ -71,7 +72,7 @@ def test_benign_png_is_clean(tmp_path: Path) -> None:
 def test_html_named_png_is_a_mismatch(tmp_path: Path) -> None:
     result = run(tmp_path, HTML, "photo.png")
     assert result.verdict.state is FileState.REJECTED
-    assert codes(result) == ["type_not_allowed", "type_mismatch"]
+    assert codes(result) == ["type_not_allowed", "type_mismatch", "active_content"]
     assert result.verdict.detected_type == "text/html"
     mismatch = result.verdict.findings[1]
     assert mismatch.message == "content is text/html but the name says .png"
@@ -236,7 +237,9 @@ def test_defaults_sit_under_the_policy() -> None:
     merged = with_default_actions(policy).actions
     assert merged["name_missing"] is Action.REJECT
     assert merged["name_bidi_chars"] is Action.ACCEPT
-    assert set(DEFAULT_ACTIONS) == INFORMATIONAL_NAME_CODES | {"declared_type_mismatch"}
+    assert set(DEFAULT_ACTIONS) == (
+        INFORMATIONAL_NAME_CODES | INFORMATIONAL_CODES | {"declared_type_mismatch"}
+    )
 
 
 def test_every_code_is_described() -> None:

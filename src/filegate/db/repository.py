@@ -97,21 +97,37 @@ class Files:
         state: FileState,
         findings: Sequence[Finding],
         detected_type: str | None,
+        size: int | None = None,
+        sha256: str | None = None,
     ) -> bool:
-        """Move a quarantined file to its verdict; False if another worker got there first."""
+        """Move a quarantined file to its verdict; False if another worker got there first.
+
+        ``size`` and ``sha256`` change when a sanitised copy replaces the upload.
+        """
         now = utcnow()
+        values: dict[str, object] = {
+            "state": state.value,
+            "findings": [f.as_dict() for f in findings],
+            "detected_type": detected_type,
+            "inspected_at": now,
+            "updated_at": now,
+        }
+        if size is not None and sha256 is not None:
+            values.update(size=size, sha256=sha256)
         result = self.session.execute(
             update(FileRow)
             .where(FileRow.id == file_id, FileRow.state == FileState.QUARANTINED.value)
-            .values(
-                state=state.value,
-                findings=[f.as_dict() for f in findings],
-                detected_type=detected_type,
-                inspected_at=now,
-                updated_at=now,
-            )
+            .values(**values)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def note_findings(self, file_id: str, findings: Sequence[Finding]) -> None:
+        """Show why a file is still quarantined (e.g. the scanner is down) without deciding."""
+        self.session.execute(
+            update(FileRow)
+            .where(FileRow.id == file_id, FileRow.state == FileState.QUARANTINED.value)
+            .values(findings=[f.as_dict() for f in findings], updated_at=utcnow())
+        )
 
     def quarantined_ids(self, limit: int, exclude: Collection[str] = ()) -> list[str]:
         query = select(FileRow.id).where(FileRow.state == FileState.QUARANTINED.value)

@@ -12,11 +12,15 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from filegate.domain import Action, Finding, InspectionPolicy, Verdict
+from filegate.inspect import antivirus, code, sandbox
+from filegate.inspect.base import Job, Outcome, Result, Sample
+from filegate.inspect.deep import DEEP_CODES, INFORMATIONAL_CODES, inspect_deep
 from filegate.inspect.names import INFORMATIONAL_NAME_CODES, NAME_CODES, sanitize_filename
-from filegate.inspect.sniff import detect_type
-from filegate.inspect.types import compatible, matches, normalise
+from filegate.inspect.sniff import detect_type, detect_type_with_model
+from filegate.inspect.types import compatible, family, matches, normalise
 
 # What libmagic calls a zero-byte file; an empty file is never sniffed.
 EMPTY_TYPE = "application/x-empty"
@@ -34,26 +38,58 @@ CONTENT_CODES: Mapping[str, str] = MappingProxyType(
         "type_not_allowed": "The content's true type is not one the profile accepts.",
         "type_mismatch": "The content's true type does not match the name's extension.",
         "declared_type_mismatch": "The type the client declared differs from the true type.",
-        "inspection_failed": "The content could not be inspected; the file fails closed.",
+        "type_disagreement": "The two content detectors (libmagic and Magika) see different "
+        "kinds of file: one of them is being fooled.",
     }
 )
+# A Magika verdict below this confidence is a guess, not evidence against libmagic.
+MODEL_CONFIDENCE = 0.9
 
-FINDING_CODES: dict[str, str] = {**NAME_CODES, **CONTENT_CODES}
+FINDING_CODES: dict[str, str] = {
+    **NAME_CODES,
+    **CONTENT_CODES,
+    **code.CODES,
+    **sandbox.CODES,
+    **antivirus.CODES,
+    **DEEP_CODES,
+}
 
 # Name clean-ups say what was changed, not that the file is bad, and a client's declared type
 # is never served (the detected one is) and browsers guess it badly: these pass unless a
 # profile's own ``actions`` says otherwise. Every other finding rejects.
 DEFAULT_ACTIONS: Mapping[str, Action] = MappingProxyType(
-    dict.fromkeys([*sorted(INFORMATIONAL_NAME_CODES), "declared_type_mismatch"], Action.ACCEPT)
+    dict.fromkeys(
+        [
+            *sorted(INFORMATIONAL_NAME_CODES),
+            *sorted(INFORMATIONAL_CODES),
+            "declared_type_mismatch",
+        ],
+        Action.ACCEPT,
+    )
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Inspection:
-    """The verdict on one file and the sanitised name to show for it."""
+    """The verdict on one file, the sanitised name to show for it, and the sanitised copy's
+    type when one was written to ``sanitized_path``."""
 
     verdict: Verdict
     display_name: str
+    sanitized_type: str | None = None
+
+
+def run_job(job: Job) -> Result:
+    """The sandbox child's entry point."""
+    inspection = inspect_file(
+        job.path,
+        original_name=job.original_name,
+        declared_type=job.declared_type,
+        size=job.size,
+        policy=job.policy,
+        sanitized_path=job.sanitized_path,
+    )
+    return Result(inspection.verdict, inspection.display_name, inspection.sanitized_type)
 
 
 def inspect_file(
@@ -63,23 +99,40 @@ def inspect_file(
     declared_type: str | None,
     size: int,
     policy: InspectionPolicy,
+    sanitized_path: str | None = None,
+    depth: int = 0,
 ) -> Inspection:
     """Run every check on the file at ``path`` and decide with ``policy`` (plus defaults)."""
     name = sanitize_filename(original_name)
-    detected, content = _inspect_content(path, size, name.extension, declared_type, policy)
-    findings = (
+    findings: list[Finding] = [
         *name.findings,
         *_size_findings(size, policy),
         *_extension_findings(name.extension, policy),
-        *content,
+    ]
+    detected, outcome = _inspect_content(
+        path,
+        size,
+        extension=name.extension,
+        declared_type=declared_type,
+        original_name=original_name,
+        policy=policy,
+        sanitized_path=sanitized_path,
+        depth=depth,
     )
+    findings.extend(outcome.findings)
     verdict = Verdict.decide(with_default_actions(policy), findings, detected)
-    return Inspection(verdict=verdict, display_name=name.display)
+    sanitized = outcome.sanitized_type if outcome.sanitized and policy.sanitize else None
+    return Inspection(verdict=verdict, display_name=name.display, sanitized_type=sanitized)
 
 
 def with_default_actions(policy: InspectionPolicy) -> InspectionPolicy:
-    """``policy`` with ``DEFAULT_ACTIONS`` underneath its own explicit actions."""
-    return dataclasses.replace(policy, actions={**DEFAULT_ACTIONS, **policy.actions})
+    """``policy`` with ``DEFAULT_ACTIONS`` (adjusted by its limits) under its own actions."""
+    defaults = dict(DEFAULT_ACTIONS)
+    if not policy.limits.allow_pdf_links:
+        defaults["pdf_link"] = Action.REJECT
+    if policy.limits.allow_macros:
+        defaults["office_macros"] = Action.ACCEPT
+    return dataclasses.replace(policy, actions={**defaults, **policy.actions})
 
 
 def _size_findings(size: int, policy: InspectionPolicy) -> Iterator[Finding]:
@@ -99,17 +152,89 @@ def _extension_findings(extension: str | None, policy: InspectionPolicy) -> Iter
 def _inspect_content(
     path: str | os.PathLike[str],
     size: int,
+    *,
     extension: str | None,
     declared_type: str | None,
+    original_name: str | None,
     policy: InspectionPolicy,
-) -> tuple[str | None, tuple[Finding, ...]]:
+    sanitized_path: str | None,
+    depth: int,
+) -> tuple[str | None, Outcome]:
     if size == 0:
-        return EMPTY_TYPE, ()
+        return EMPTY_TYPE, Outcome()
     try:
         detected = detect_type(path)
-    except Exception:  # a file we cannot read or parse fails closed instead of crashing the job
-        return None, (Finding("inspection_failed", "the content type could not be determined"),)
-    return detected, tuple(_type_findings(detected, extension, declared_type, policy))
+        model = detect_type_with_model(path)
+    except Exception:  # a file we cannot read fails closed instead of crashing the job
+        failed = Finding("inspection_failed", "the content type could not be determined")
+        return None, Outcome(findings=(failed,))
+    findings = [
+        *_type_findings(detected, extension, declared_type, policy),
+        *_model_findings(detected, model),
+    ]
+    seen = frozenset({detected} | ({model[0]} if model and model[1] >= MODEL_CONFIDENCE else set()))
+    findings.extend(code.inspect_code(os.fspath(path), seen, original_name))
+    sample = Sample(
+        path=os.fspath(path),
+        size=size,
+        detected_type=detected,
+        extension=extension,
+        sanitized_path=sanitized_path if policy.sanitize else None,
+        depth=depth,
+    )
+    deep = inspect_deep(sample, policy, _member_inspector(policy, original_name))
+    return detected, Outcome(
+        findings=(*findings, *deep.findings),
+        sanitized=deep.sanitized,
+        sanitized_type=deep.sanitized_type,
+    )
+
+
+_COMPRESSION_SUFFIXES = (".gz", ".tgz", ".bz2", ".xz")
+
+
+def _strip_compression(name: str | None) -> str | None:
+    if name is None:
+        return None
+    for suffix in _COMPRESSION_SUFFIXES:
+        if name.lower().endswith(suffix):
+            stem = name[: -len(suffix)]
+            return stem + ".tar" if suffix == ".tgz" else stem
+    return name
+
+
+def _model_findings(detected: str, model: tuple[str, float] | None) -> Iterator[Finding]:
+    if model is None or model[1] < MODEL_CONFIDENCE:
+        return
+    ours, theirs = family(detected), family(model[0])
+    if ours is not None and theirs is not None and ours != theirs:
+        message = f"libmagic sees {detected} but Magika sees {model[0]}"
+        yield Finding("type_disagreement", message)
+
+
+def _member_inspector(policy: InspectionPolicy, outer_name: str | None) -> Any:
+    """Archive members go through this same pipeline, one level deeper."""
+
+    def inspect_member(path: str, member_name: str, depth: int) -> Outcome:
+        size = os.path.getsize(path)
+        # gzip/bzip2/xz hold one unnamed member: "notes.txt.gz" holds "notes.txt".
+        name = member_name or _strip_compression(outer_name)
+        result = inspect_file(
+            path,
+            original_name=name,
+            declared_type=None,
+            size=size,
+            policy=policy,
+            depth=depth,
+        )
+        rejecting = [
+            f
+            for f in result.verdict.findings
+            if with_default_actions(policy).action_for(f) is Action.REJECT
+        ]
+        return Outcome(findings=tuple(rejecting))
+
+    return inspect_member
 
 
 def _type_findings(

@@ -16,6 +16,31 @@ MEDIA_TYPES: Mapping[str, frozenset[str]] = MappingProxyType(
         "text/csv": frozenset({"csv"}),
         "application/json": frozenset({"json"}),
         "application/zip": frozenset({"zip"}),
+        "application/gzip": frozenset({"gz", "tgz"}),
+        "application/x-tar": frozenset({"tar"}),
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document": frozenset(
+            {"docx"}
+        ),
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.template": frozenset(
+            {"dotx"}
+        ),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": frozenset({"xlsx"}),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.template": frozenset({"xltx"}),
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation": frozenset(
+            {"pptx"}
+        ),
+        "application/vnd.openxmlformats-officedocument.presentationml.template": frozenset(
+            {"potx"}
+        ),
+        "application/vnd.openxmlformats-officedocument.presentationml.slideshow": frozenset(
+            {"ppsx"}
+        ),
+        "application/vnd.oasis.opendocument.text": frozenset({"odt"}),
+        "application/vnd.oasis.opendocument.text-template": frozenset({"ott"}),
+        "application/vnd.oasis.opendocument.spreadsheet": frozenset({"ods"}),
+        "application/vnd.oasis.opendocument.spreadsheet-template": frozenset({"ots"}),
+        "application/vnd.oasis.opendocument.presentation": frozenset({"odp"}),
+        "application/vnd.oasis.opendocument.presentation-template": frozenset({"otp"}),
         "text/html": frozenset({"html", "htm"}),
         "image/svg+xml": frozenset({"svg"}),
         "application/octet-stream": frozenset({"bin"}),
@@ -39,6 +64,7 @@ _SYNONYMS: Mapping[str, str] = MappingProxyType(
         "text/x-csv": "text/csv",
         "text/json": "application/json",
         "inode/x-empty": "application/x-empty",
+        "application/x-gzip": "application/gzip",
     }
 )
 
@@ -87,3 +113,45 @@ def compatible(detected: str, extension: str | None) -> bool:
     A name without an extension vouches for nothing, so it is compatible with nothing.
     """
     return extension is not None and matches(detected, types_for_extension(extension))
+
+
+# Broad kinds of content. Two detectors that name different types in one family agree in
+# substance (CSV vs plain text); different families mean one of them is being fooled.
+_FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("image/svg", "markup"),
+    ("image/", "image"),
+    ("text/html", "markup"),
+    ("application/xhtml", "markup"),
+    ("text/xml", "markup"),
+    ("application/xml", "markup"),
+    ("application/pdf", "pdf"),
+    ("application/vnd.openxmlformats", "office"),
+    ("application/vnd.oasis.opendocument", "office"),
+    ("application/vnd.ms-", "office"),
+    ("application/msword", "office"),
+    ("application/x-ole-storage", "office"),
+    ("application/cdfv2", "office"),
+    ("application/zip", "archive"),
+    ("application/x-tar", "archive"),
+    ("application/gzip", "archive"),
+    ("application/x-gzip", "archive"),
+    ("application/x-bzip2", "archive"),
+    ("application/x-xz", "archive"),
+    ("application/java-archive", "archive"),
+    ("text/", "text"),
+    ("application/json", "text"),
+    ("application/csv", "text"),
+)
+# Scripts are text to one detector and code to the other; the code inspector judges them.
+_UNDECIDED = frozenset({"application/octet-stream", "application/x-empty", "inode/x-empty"})
+
+
+def family(media_type: str) -> str | None:
+    """The broad kind of ``media_type``, or None when it says nothing (octet-stream, unknown)."""
+    canonical = normalise(media_type)
+    if canonical in _UNDECIDED:
+        return None
+    for prefix, name in _FAMILY_PREFIXES:
+        if canonical.startswith(prefix):
+            return name
+    return None

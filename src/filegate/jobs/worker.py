@@ -9,6 +9,7 @@ replaces this with an established queue engine behind the same ``JobQueue`` seam
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import structlog
@@ -16,7 +17,12 @@ import structlog
 from filegate import metrics
 from filegate.db.engine import Database
 from filegate.db.repository import Files
-from filegate.services.inspection import PolicyLookup, inspect_quarantined, reject_unprocessable
+from filegate.services.inspection import (
+    Inspector,
+    RetryLater,
+    inspect_quarantined,
+    reject_unprocessable,
+)
 from filegate.storage.base import Storage
 
 log = structlog.get_logger(__name__)
@@ -24,20 +30,23 @@ log = structlog.get_logger(__name__)
 BATCH = 50
 # A file whose inspection keeps raising is rejected rather than retried forever: fail closed.
 MAX_ATTEMPTS = 3
+# A required scanner that is down is asked again after this long, not in a hot loop.
+SCANNER_RETRY_SECONDS = 60.0
 
 
 class InspectionWorker:
     def __init__(
-        self, db: Database, storage: Storage, policy_for: PolicyLookup, poll_seconds: float
+        self, db: Database, storage: Storage, inspector: Inspector, poll_seconds: float
     ) -> None:
         self._db = db
         self._storage = storage
-        self._policy_for = policy_for
+        self._inspector = inspector
         self._poll_seconds = poll_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._attempts: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
 
     def enqueue_inspection(self, file_id: str) -> None:
         self._wake.set()
@@ -63,7 +72,9 @@ class InspectionWorker:
     def drain(self, should_stop: Callable[[], bool] | None = None) -> int:
         """Inspect every file that is quarantined now; returns how many were looked at."""
         done = 0
-        failed: set[str] = set()
+        now = time.monotonic()
+        self._retry_at = {k: t for k, t in self._retry_at.items() if t > now}
+        failed: set[str] = set(self._retry_at)
         stop = should_stop or self._stop.is_set
         while not stop():
             batch = self._pending(failed)
@@ -85,7 +96,10 @@ class InspectionWorker:
 
     def _inspect_one(self, file_id: str) -> bool:
         try:
-            inspect_quarantined(self._db, self._storage, self._policy_for, file_id)
+            inspect_quarantined(self._db, self._storage, self._inspector, file_id)
+        except RetryLater:
+            self._retry_at[file_id] = time.monotonic() + SCANNER_RETRY_SECONDS
+            return False
         except Exception:
             metrics.JOB_FAILURES.labels(job="inspect").inc()
             log.exception("job.failed", job="inspect", file_id=file_id)

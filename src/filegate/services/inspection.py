@@ -1,13 +1,18 @@
-"""The inspection job: run the inspectors on a quarantined file and act on the verdict.
+"""The inspection job: inspect a quarantined file in the sandbox, scan it, act on the verdict.
 
 Safe to run twice or after a crash half-way: the verdict is written with a guarded update
-(``WHERE state = 'quarantined'``) and storage moves are idempotent.
+(``WHERE state = 'quarantined'``), storage moves are idempotent, and a sanitised copy is
+written to clean before the verdict and the original removed only after it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 
@@ -16,16 +21,38 @@ from filegate.db.engine import Database
 from filegate.db.repository import Files
 from filegate.domain import Area, FileRecord, FileState, Finding, InspectionPolicy, Verdict
 from filegate.errors import FilegateError
-from filegate.inspect.pipeline import inspect_file
+from filegate.inspect import antivirus
+from filegate.inspect.base import Job, Result
 from filegate.storage.base import Storage
 
 log = structlog.get_logger(__name__)
 
 PolicyLookup = Callable[[str], InspectionPolicy]
+RunJob = Callable[[Job], Result]
+
+
+@dataclass(frozen=True, slots=True)
+class Inspector:
+    """How files are judged: the sandboxed pipeline, then (optionally) ClamAV."""
+
+    run: RunJob
+    policy_for: PolicyLookup
+    scanner: antivirus.ScannerConfig | None = None
+    scanner_required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Judgement:
+    verdict: Verdict
+    sanitized: Path | None = None
+
+
+class RetryLater(Exception):
+    """The scanner is required and could not answer: leave the file quarantined for now."""
 
 
 def inspect_quarantined(
-    db: Database, storage: Storage, policy_for: PolicyLookup, file_id: str
+    db: Database, storage: Storage, inspector: Inspector, file_id: str
 ) -> FileState | None:
     """Inspect and decide one file; None when there was nothing to do (already decided)."""
     with db.session() as session:
@@ -33,52 +60,118 @@ def inspect_quarantined(
     if record is None or record.state is not FileState.QUARANTINED:
         return None
     started = time.monotonic()
-    verdict = _verdict(storage, policy_for, record)
-    _place_object(storage, record.id, verdict.state)
+    with tempfile.TemporaryDirectory(prefix="filegate-inspect-") as scratch:
+        judgement = _judge(storage, inspector, record, Path(scratch) / "sanitized")
+        if _needs_retry(judgement.verdict, inspector):
+            _note_retry(db, record, judgement.verdict)
+            raise RetryLater(record.id)
+        size, sha256 = _place_object(storage, record, judgement)
+    verdict = judgement.verdict
     with db.session() as session:
         decided = Files(session).decide(
             record.id,
             state=verdict.state,
             findings=verdict.findings,
             detected_type=verdict.detected_type,
+            size=size,
+            sha256=sha256,
         )
     if not decided:
         return None
-    _report(record, verdict, time.monotonic() - started)
+    if judgement.sanitized is not None:
+        storage.delete(Area.QUARANTINE, record.id)
+    _report(record, verdict, time.monotonic() - started, sanitized=judgement.sanitized is not None)
     return verdict.state
 
 
-def _verdict(storage: Storage, policy_for: PolicyLookup, record: FileRecord) -> Verdict:
+def _judge(storage: Storage, inspector: Inspector, record: FileRecord, scratch: Path) -> _Judgement:
     # A crash between the move to clean and the DB update leaves the object in clean.
     path = storage.local_path(Area.QUARANTINE, record.id) or storage.local_path(
         Area.CLEAN, record.id
     )
     if path is None:
         finding = Finding("stored_object_missing", "the uploaded bytes are no longer in storage")
-        return Verdict(FileState.REJECTED, (finding,), None)
+        return _Judgement(Verdict(FileState.REJECTED, (finding,), None))
     try:
-        policy = policy_for(record.profile)
+        policy = inspector.policy_for(record.profile)
     except FilegateError:
         finding = Finding("profile_unknown", f"profile {record.profile!r} is no longer configured")
-        return Verdict(FileState.REJECTED, (finding,), None)
-    inspection = inspect_file(
-        path,
+        return _Judgement(Verdict(FileState.REJECTED, (finding,), None))
+    job = Job(
+        path=path,
         original_name=record.original_name,
         declared_type=record.declared_type,
         size=record.size,
         policy=policy,
+        sanitized_path=str(scratch),
     )
-    return inspection.verdict
+    result = inspector.run(job)
+    verdict = _with_scan(result.verdict, path, inspector, policy)
+    sanitized = scratch if result.sanitized_type and scratch.is_file() else None
+    if sanitized is not None:
+        verdict = Verdict(verdict.state, verdict.findings, result.sanitized_type)
+    return _Judgement(verdict, sanitized)
 
 
-def _place_object(storage: Storage, file_id: str, state: FileState) -> None:
-    if state is FileState.CLEAN:
-        storage.move(Area.QUARANTINE, Area.CLEAN, file_id)
-    elif storage.exists(Area.CLEAN, file_id):
-        storage.move(Area.CLEAN, Area.QUARANTINE, file_id)
+def _with_scan(
+    verdict: Verdict, path: str, inspector: Inspector, policy: InspectionPolicy
+) -> Verdict:
+    """ClamAV runs last: the cheap structural checks have already rejected bombs."""
+    if inspector.scanner is None or verdict.state is FileState.REJECTED:
+        return verdict
+    found = antivirus.scan(path, inspector.scanner)
+    if not found:
+        return verdict
+    if not inspector.scanner_required:
+        found = tuple(f for f in found if f.code != "scanner_unavailable")
+    return Verdict.decide(policy, (*verdict.findings, *found), verdict.detected_type)
 
 
-def _report(record: FileRecord, verdict: Verdict, seconds: float) -> None:
+def _needs_retry(verdict: Verdict, inspector: Inspector) -> bool:
+    return inspector.scanner_required and any(
+        f.code == "scanner_unavailable" for f in verdict.findings
+    )
+
+
+def _note_retry(db: Database, record: FileRecord, verdict: Verdict) -> None:
+    with db.session() as session:
+        Files(session).note_findings(record.id, verdict.findings)
+    log.warning("inspection.scanner_unavailable", file_id=record.id, tenant=record.tenant)
+
+
+def _place_object(
+    storage: Storage, record: FileRecord, judgement: _Judgement
+) -> tuple[int | None, str | None]:
+    """Put the bytes where the verdict says; returns the new size and sha256 if they changed."""
+    if judgement.verdict.state is not FileState.CLEAN:
+        if storage.exists(Area.CLEAN, record.id) and storage.exists(Area.QUARANTINE, record.id):
+            storage.delete(Area.CLEAN, record.id)
+        elif storage.exists(Area.CLEAN, record.id):
+            storage.move(Area.CLEAN, Area.QUARANTINE, record.id)
+        return None, None
+    if judgement.sanitized is None:
+        storage.move(Area.QUARANTINE, Area.CLEAN, record.id)
+        return None, None
+    return _store_sanitized(storage, record.id, judgement.sanitized)
+
+
+def _store_sanitized(storage: Storage, file_id: str, source: Path) -> tuple[int, str]:
+    writer = storage.writer(Area.CLEAN, file_id)
+    digest, size = hashlib.sha256(), 0
+    try:
+        with source.open("rb") as handle:
+            while chunk := handle.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+                writer.write(chunk)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return size, digest.hexdigest()
+
+
+def _report(record: FileRecord, verdict: Verdict, seconds: float, *, sanitized: bool) -> None:
     metrics.INSPECTIONS.labels(verdict=verdict.state.value).inc()
     metrics.INSPECTION_SECONDS.observe(seconds)
     if verdict.state is FileState.REJECTED:
@@ -91,6 +184,7 @@ def _report(record: FileRecord, verdict: Verdict, seconds: float) -> None:
         verdict=verdict.state.value,
         findings=[f.code for f in verdict.findings],
         detected_type=verdict.detected_type,
+        sanitized=sanitized,
         duration_ms=round(seconds * 1000, 1),
     )
 

@@ -97,13 +97,19 @@ def _final_length(db: Database, tenant: str, parts: tuple[str, ...]) -> int | No
         found = Uploads(session).many(parts, tenant)
     for part_id in parts:
         part = found.get(part_id)
-        if part is None or not part.is_partial or part.state is UploadState.TERMINATED:
+        if part is None or not part.is_partial or not _joinable(part):
             raise FilegateError(
                 ErrorCode.TUS_CONCAT_INVALID,
                 f"{part_id} is not a partial upload of yours that can be joined.",
             )
     lengths = [found[p].length for p in parts]
     return None if any(n is None for n in lengths) else sum(n for n in lengths if n is not None)
+
+
+def _joinable(part: UploadRecord) -> bool:
+    if part.state is UploadState.TERMINATED:
+        return False
+    return part.state is UploadState.COMPLETE or part.expires_at > utcnow()
 
 
 def get_upload(db: Database, tenant: str, upload_id: str) -> UploadRecord:

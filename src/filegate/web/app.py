@@ -12,9 +12,10 @@ from filegate import __version__
 from filegate.jobs.base import Background
 from filegate.services.locks import UploadLocks
 from filegate.services.runtime import Runtime
+from filegate.tus.headers import TUS_VERSION
 from filegate.web import files, health, problems, tus, uploads
 from filegate.web.middleware import RequestContextMiddleware
-from filegate.web.override import MethodOverrideMiddleware
+from filegate.web.override import TusMiddleware
 
 # What a browser's tus client must read from our responses, and may send.
 TUS_EXPOSED = [
@@ -71,7 +72,7 @@ def create_app(runtime: Runtime, background: Background | None = None) -> FastAP
     app.include_router(files.router)
     app.include_router(tus.router)
     app.include_router(health.router)
-    app.add_middleware(MethodOverrideMiddleware, prefix=tus.BASE)
+    app.add_middleware(TusMiddleware, prefix=tus.BASE, version=TUS_VERSION)
     if runtime.settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -22,8 +22,11 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks = {
         "database": await _check(runtime.db.ping),
         "storage": await _check(runtime.storage.check),
+        "scanner": await run_in_threadpool(runtime.scanner_status),
     }
-    ready = all(v == "ok" for v in checks.values())
+    # A scanner that is off is only a failure where the configuration requires one.
+    required = runtime.settings.scanner_required
+    ready = all(v == "ok" or (k == "scanner" and not required) for k, v in checks.items())
     body = {"status": "ok" if ready else "unavailable", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -170,6 +170,8 @@ async def delete(upload_id: str, request: Request, principal: Uploader) -> Respo
     try:
         _require_version(request)
         runtime = get_runtime(request)
+        # Check the tenant before taking the lock: a stranger must not disturb a PATCH.
+        await run_in_threadpool(uploads.get_upload, runtime.db, principal.tenant, upload_id)
         async with tus_state(request).locks.hold(upload_id):
             await run_in_threadpool(
                 uploads.terminate, runtime.db, runtime.storage, principal.tenant, upload_id
@@ -278,6 +280,8 @@ async def _create(request: Request, principal: Principal) -> Response:
         concat=concat,
     )
     has_body = _has_body(request)
+    checksum_header = headers.get("upload-checksum")
+    checksum = parse_checksum(checksum_header) if has_body and checksum_header else None
     if has_body:
         _require_patch_body_type(request)
         if concat is not None and concat.final:
@@ -294,7 +298,7 @@ async def _create(request: Request, principal: Principal) -> Response:
         await _assemble_ready(request, runtime, record)
     elif has_body:
         async with tus_state(request).locks.hold(record.id) as holder:
-            record = await _write_body(request, runtime, record, holder, None)
+            record = await _write_body(request, runtime, record, holder, checksum)
         out["Upload-Offset"] = str(record.offset)
     elif _received_but_open(record):
         await _finish_received(request, runtime, record)

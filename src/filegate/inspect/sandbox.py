@@ -1,0 +1,134 @@
+"""Run inspections of hostile input in a separate process with memory, CPU and time limits.
+
+Parsers (Pillow, pikepdf, oletools, zip) are where hostile bytes bite. A child process runs
+them under ``RLIMIT_AS`` and a per-job ``RLIMIT_CPU``, and the parent waits at most a wall
+clock timeout; a crash, a timeout or a memory blow-up becomes a finding
+(``inspection_failed`` / ``inspection_timeout``) and a fresh child, never a dead worker or a
+promoted file. The child lives on between jobs, because importing the parsers and loading
+the type model costs about a second.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import resource
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from filegate.domain import FileState, Finding, Verdict
+from filegate.inspect.base import Job, Result
+
+CODES: dict[str, str] = {
+    "inspection_failed": "The inspector crashed or ran out of memory on this file; it fails "
+    "closed.",
+    "inspection_timeout": "Inspecting the file took longer than the time limit; it fails closed.",
+}
+
+
+# What the child runs, imported by name there: the heavy parsers never load in the parent.
+RUNNER = "filegate.inspect.pipeline:run_job"
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxLimits:
+    # Parsing a 50 Mpx image needs ~200 MB; the ONNX type model maps ~300 MB of address space.
+    memory_bytes: int = 2 * 1024 * 1024 * 1024
+    cpu_seconds: int = 60
+    wall_seconds: float = 120.0
+
+
+def _failed(code: str, message: str) -> Result:
+    verdict = Verdict(FileState.REJECTED, (Finding(code, message),), None)
+    return Result(verdict=verdict, display_name="", sanitized_type=None)
+
+
+def _child(connection: Connection, memory_bytes: int, cpu_seconds: int, runner: str) -> None:
+    """The child's loop: one job in, one result out, until the parent closes the pipe."""
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    module_name, _, function = runner.partition(":")
+    run_job = getattr(importlib.import_module(module_name), function)
+
+    while True:
+        try:
+            job = connection.recv()
+        except EOFError:
+            return
+        used = int(resource.getrusage(resource.RUSAGE_SELF).ru_utime)
+        resource.setrlimit(resource.RLIMIT_CPU, (used + cpu_seconds, resource.RLIM_INFINITY))
+        try:
+            result: Any = run_job(job)
+        except MemoryError:
+            result = _failed("inspection_failed", "the inspector ran out of memory")
+        except Exception as exc:  # a parser bug must not kill the loop
+            result = _failed("inspection_failed", f"the inspector crashed: {type(exc).__name__}")
+        connection.send(result)
+
+
+class Sandbox:
+    """One child process at a time, restarted after any crash or timeout. Thread-safe."""
+
+    def __init__(self, limits: SandboxLimits | None = None, runner: str = RUNNER) -> None:
+        self.limits = limits or SandboxLimits()
+        self.runner = runner
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._process: BaseProcess | None = None
+        self._connection: Connection | None = None
+
+    def run(self, job: Job) -> Result:
+        with self._lock:
+            connection = self._ensure_child()
+            try:
+                connection.send(job)
+                if not connection.poll(self.limits.wall_seconds):
+                    self._kill()
+                    return _failed("inspection_timeout", "inspection exceeded its time limit")
+                result = connection.recv()
+            except (EOFError, OSError, BrokenPipeError):
+                return self._crashed()
+            assert isinstance(result, Result)
+            return result
+
+    def close(self) -> None:
+        with self._lock:
+            self._kill()
+
+    def _ensure_child(self) -> Connection:
+        if self._process is not None and self._process.is_alive() and self._connection:
+            return self._connection
+        self._kill()
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=_child,
+            args=(child, self.limits.memory_bytes, self.limits.cpu_seconds, self.runner),
+            name="filegate-inspector",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        self._process, self._connection = process, parent
+        return parent
+
+    def _crashed(self) -> Result:
+        process = self._process
+        if process is not None:
+            process.join(1)
+        self._kill()
+        # SIGXCPU is how RLIMIT_CPU ends a runaway parser.
+        if process is not None and process.exitcode == -24:
+            return _failed("inspection_timeout", "inspection exceeded its CPU limit")
+        return _failed("inspection_failed", "the inspector process died")
+
+    def _kill(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.kill()
+            self._process.join(5)
+            self._process = None

@@ -1,0 +1,59 @@
+"""The inspection sandbox turns crashes, hangs and memory blow-ups into findings."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from filegate.domain import FileState, InspectionPolicy
+from filegate.inspect.base import Job
+from filegate.inspect.sandbox import Sandbox, SandboxLimits
+from tests.support.samples import png
+
+POLICY = InspectionPolicy(
+    name="t", max_size=1 << 20, extensions=frozenset({"png"}), types=frozenset({"image/png"})
+)
+LIMITS = SandboxLimits(memory_bytes=512 * 1024 * 1024, cpu_seconds=2, wall_seconds=4.0)
+
+
+def job(tmp_path: Path) -> Job:
+    path = tmp_path / "a.png"
+    path.write_bytes(png())
+    return Job(str(path), "a.png", None, path.stat().st_size, POLICY)
+
+
+@pytest.mark.parametrize(
+    ("runner", "code"),
+    [
+        pytest.param("crash", "inspection_failed", id="abort"),
+        pytest.param("explode", "inspection_failed", id="exception"),
+        pytest.param("hog_memory", "inspection_failed", id="memory"),
+        pytest.param("spin", "inspection_timeout", id="cpu"),
+        pytest.param("hang", "inspection_timeout", id="wall-clock"),
+    ],
+)
+def test_misbehaving_inspection_is_a_rejecting_finding(
+    tmp_path: Path, runner: str, code: str
+) -> None:
+    sandbox = Sandbox(LIMITS, runner=f"tests.support.hostile:{runner}")
+    try:
+        started = time.monotonic()
+        result = sandbox.run(job(tmp_path))
+        elapsed = time.monotonic() - started
+        assert result.verdict.state is FileState.REJECTED
+        assert [f.code for f in result.verdict.findings] == [code]
+        assert elapsed < 30
+        # The sandbox recovers: the next job gets a fresh child.
+        sandbox.runner = "tests.support.hostile:behave"
+        sandbox.close()
+        assert sandbox.run(job(tmp_path)).verdict.state is FileState.CLEAN
+    finally:
+        sandbox.close()
+
+
+def test_real_pipeline_runs_in_the_child(tmp_path: Path, sandbox: Sandbox) -> None:
+    result = sandbox.run(job(tmp_path))
+    assert result.verdict.state is FileState.CLEAN
+    assert result.verdict.detected_type == "image/png"
