@@ -26,8 +26,8 @@ run: install
 	$(BIN)/filegate serve --embedded-worker
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: install
 	$(BIN)/mypy
@@ -42,3 +42,15 @@ lock: | $(UV)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Benchmarks (bench/): filegate against @tus/server, tuspyserver and a raw fsync baseline, on
+# loopback. The harness installs the peers into bench/.peers/ itself (npm and PyPI).
+# `bench` writes bench/results/<date>.json, docs/benchmarks.md and docs/benchmarks.png;
+# `bench-quick` (small sizes, 1 round) writes into bench/.peers/runs/quick/ instead.
+.PHONY: bench bench-quick
+
+bench: install
+	$(BIN)/python -m bench.run
+
+bench-quick: install
+	$(BIN)/python -m bench.run --quick

@@ -1,0 +1,559 @@
+"""Run the benchmark: every workload against every server, in alternating order, several rounds.
+
+``python -m bench.run [--quick | --smoke] [--rounds N] [--sizes 100M 1G 4G] ...``; ``--help``
+lists the rest. ``make bench`` is the full run; it writes ``bench/results/<date>.json``,
+``docs/benchmarks.md`` and ``docs/benchmarks.png``. ``--quick`` and ``--smoke`` write into
+``bench/.peers/runs/`` instead, so a small run never replaces the published numbers.
+
+Within one workload the servers run side by side, each on its own port and temp dir, and take
+turns: round 1 is A B C D, round 2 B C D A, and so on, after one untimed warm-up each. Before
+each timed run the page cache is flushed (``sync``), so no server pays for another's writeback;
+after it, the stored bytes are checked by sha256 and deleted, outside the timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import filegate
+from bench import clients, peers, report
+from bench.clients import MIB
+from bench.servers import SERVER_NAMES, BenchServer, FilegateServer, ServerError, make_server
+
+REPO = Path(__file__).resolve().parent.parent
+GIB = 1024 * MIB
+# Polling a file's state while it is inspected: fine enough for a ~10 ms answer.
+CLEAN_POLL = 0.002
+CLEAN_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Config:
+    rounds: int = 5
+    stream_size: int = GIB
+    chunk_size: int = 8 * MIB
+    small_count: int = 200
+    small_size: int = MIB
+    concurrency: int = 16
+    clean_size: int = 100 * MIB
+    curve_sizes: tuple[int, ...] = (100 * MIB, GIB, 4 * GIB)
+    warmup_size: int = 4 * MIB
+    servers: tuple[str, ...] = SERVER_NAMES
+    workloads: tuple[str, ...] = ()
+    max_minutes: float = 60.0
+    # Fresh servers for every workload and every memory-curve point; the smoke run shares one
+    # set, because starting filegate (import, migrate, key) takes seconds on a busy box.
+    fresh_servers: bool = True
+    preset: str = "full"
+
+
+PRESETS = {
+    "full": Config(),
+    "quick": Config(
+        rounds=1,
+        stream_size=64 * MIB,
+        small_count=64,
+        clean_size=16 * MIB,
+        curve_sizes=(16 * MIB, 64 * MIB),
+        max_minutes=15.0,
+        preset="quick",
+    ),
+    "smoke": Config(
+        rounds=1,
+        stream_size=4 * MIB,
+        chunk_size=MIB,
+        small_count=8,
+        small_size=64 * 1024,
+        concurrency=4,
+        clean_size=MIB,
+        curve_sizes=(MIB, 4 * MIB),
+        warmup_size=MIB,
+        max_minutes=10.0,
+        fresh_servers=False,
+        preset="smoke",
+    ),
+}
+
+
+@dataclass
+class Outcome:
+    """What one timed run measured, and what it stored (checked and deleted afterwards)."""
+
+    values: dict[str, float]
+    ids: list[str] = field(default_factory=list)
+    size: int = 0
+
+
+# --- the workloads -------------------------------------------------------------------------
+
+
+def _mib_s(size: int, seconds: float) -> float:
+    return size / MIB / seconds
+
+
+def tus_stream(server: BenchServer, size: int, cfg: Config) -> Outcome:
+    with clients.TusClient(server.base_url, server.tus_path, server.headers) as client:
+        started = time.perf_counter()
+        upload_id = client.upload_stream(size)
+        seconds = time.perf_counter() - started
+    return Outcome({"seconds": seconds, "mib_s": _mib_s(size, seconds)}, [upload_id], size)
+
+
+def tus_chunked(server: BenchServer, size: int, cfg: Config) -> Outcome:
+    with clients.TusClient(server.base_url, server.tus_path, server.headers) as client:
+        started = time.perf_counter()
+        upload_id = client.upload_chunked(size, min(cfg.chunk_size, size))
+        seconds = time.perf_counter() - started
+    return Outcome({"seconds": seconds, "mib_s": _mib_s(size, seconds)}, [upload_id], size)
+
+
+def _percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def tus_concurrent(server: BenchServer, count: int, cfg: Config) -> Outcome:
+    result = clients.upload_concurrently(
+        server.base_url,
+        server.tus_path,
+        server.headers,
+        count=count,
+        size=cfg.small_size,
+        concurrency=cfg.concurrency,
+    )
+    done = len(result.ids)
+    values = {
+        "seconds": result.seconds,
+        "uploads_s": done / result.seconds,
+        "mib_s": _mib_s(done * cfg.small_size, result.seconds),
+        "errors": float(len(result.errors)),
+        "upload_p50_ms": _percentile(result.upload_latencies, 0.50) * 1000,
+        "upload_p99_ms": _percentile(result.upload_latencies, 0.99) * 1000,
+        "request_p50_ms": _percentile(result.request_latencies, 0.50) * 1000,
+        "request_p99_ms": _percentile(result.request_latencies, 0.99) * 1000,
+    }
+    for error in result.errors[:3]:
+        _say(f"    {server.name} error: {error}")
+    return Outcome(values, result.ids, cfg.small_size)
+
+
+def _direct(multipart: bool) -> Callable[[BenchServer, int, Config], Outcome]:
+    def run(server: BenchServer, size: int, cfg: Config) -> Outcome:
+        started = time.perf_counter()
+        file_id = clients.post_file(server.base_url, server.headers, size, multipart)
+        seconds = time.perf_counter() - started
+        return Outcome({"seconds": seconds, "mib_s": _mib_s(size, seconds)}, [file_id], size)
+
+    return run
+
+
+def time_to_clean(server: BenchServer, size: int, cfg: Config) -> Outcome:
+    """Upload (tus, one PATCH), then poll until the verdict: the inspection's latency."""
+    assert isinstance(server, FilegateServer)
+    with clients.TusClient(server.base_url, server.tus_path, server.headers) as client:
+        started = time.perf_counter()
+        file_id = client.upload_stream(size)
+        completed = time.perf_counter()
+    deadline = completed + CLEAN_TIMEOUT
+    state = "quarantined"
+    while state == "quarantined" and time.perf_counter() < deadline:
+        state = server.file(file_id)["state"]
+        if state == "quarantined":
+            time.sleep(CLEAN_POLL)
+    decided = time.perf_counter()
+    if state != "clean":
+        raise ServerError(f"filegate: {file_id} ended {state}, not clean")
+    values = {
+        "clean_s": decided - completed,
+        "upload_mib_s": _mib_s(size, completed - started),
+    }
+    return Outcome(values, [file_id], size)
+
+
+@dataclass(frozen=True)
+class Workload:
+    key: str
+    title: str
+    run: Callable[[BenchServer, int, Config], Outcome]
+    amount: Callable[[Config], int]
+    warmup: Callable[[Config], int]
+    only_filegate: bool = False
+
+
+WORKLOADS = (
+    Workload(
+        "tus_stream",
+        "tus: one upload in a single PATCH",
+        tus_stream,
+        lambda c: c.stream_size,
+        lambda c: c.warmup_size,
+    ),
+    Workload(
+        "tus_chunked",
+        "tus: one upload in {chunk} PATCHes",
+        tus_chunked,
+        lambda c: c.stream_size,
+        lambda c: c.warmup_size,
+    ),
+    Workload(
+        "tus_concurrent",
+        "tus: many small uploads, concurrent clients",
+        tus_concurrent,
+        lambda c: c.small_count,
+        lambda c: c.concurrency,
+    ),
+    Workload(
+        "direct_raw",
+        "filegate POST /v1/files, raw body",
+        _direct(multipart=False),
+        lambda c: c.stream_size,
+        lambda c: c.warmup_size,
+        only_filegate=True,
+    ),
+    Workload(
+        "direct_multipart",
+        "filegate POST /v1/files, multipart",
+        _direct(multipart=True),
+        lambda c: c.stream_size,
+        lambda c: c.warmup_size,
+        only_filegate=True,
+    ),
+    Workload(
+        "time_to_clean",
+        "filegate: upload complete to clean",
+        time_to_clean,
+        lambda c: c.clean_size,
+        lambda c: c.warmup_size,
+        only_filegate=True,
+    ),
+)
+WORKLOAD_KEYS = tuple(w.key for w in WORKLOADS)
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Deadline:
+    def __init__(self, minutes: float) -> None:
+        self.minutes = minutes
+        self.end = time.monotonic() + minutes * 60
+
+    def passed(self) -> bool:
+        return time.monotonic() > self.end
+
+
+def _loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def measured(workload: Workload, server: BenchServer, amount: int, cfg: Config) -> dict[str, float]:
+    """One timed run with the server's CPU and peak RSS around it; checks and deletes after."""
+    os.sync()
+    server.reset_peak()
+    before = server.usage()
+    load = _loadavg()
+    outcome = workload.run(server, amount, cfg)
+    server.settle()
+    after = server.usage()
+    server.verify(outcome.ids, clients.sha256_of(outcome.size), outcome.size)
+    server.discard(outcome.ids)
+    return {
+        **outcome.values,
+        "cpu_s": after.cpu_s - before.cpu_s,
+        "peak_rss_mb": after.peak_rss_mb,
+        "processes": float(after.processes),
+        "loadavg_1m": load,
+    }
+
+
+def _servers_for(workload: Workload, cfg: Config) -> list[str]:
+    return [n for n in cfg.servers if n == "filegate" or not workload.only_filegate]
+
+
+class Fleet:
+    """Starts servers: fresh each time asked, or (shared) once, stopped by ``close``."""
+
+    def __init__(self, installed: peers.Peers | None, shared: bool) -> None:
+        self.installed = installed
+        self.shared = shared
+        self._running: dict[str, BenchServer] = {}
+
+    @contextmanager
+    def servers(self, names: Sequence[str]) -> Iterator[list[BenchServer]]:
+        if self.shared:
+            for name in names:
+                if name not in self._running:
+                    self._running[name] = make_server(name, self.installed).start()
+            yield [self._running[n] for n in names]
+            return
+        started: list[BenchServer] = []
+        try:
+            for name in names:
+                started.append(make_server(name, self.installed).start())
+            yield started
+        finally:
+            for server in started:
+                server.stop()
+
+    def close(self) -> None:
+        for server in self._running.values():
+            server.stop()
+        self._running.clear()
+
+
+def run_workload(
+    workload: Workload, cfg: Config, fleet: Fleet, deadline: Deadline
+) -> dict[str, Any]:
+    names = _servers_for(workload, cfg)
+    amount = workload.amount(cfg)
+    runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    _say(f"== {workload.key} ({', '.join(names)})")
+    with fleet.servers(names) as started:
+        for server in started:
+            measured(workload, server, workload.warmup(cfg), cfg)
+        for number in range(cfg.rounds):
+            if deadline.passed():
+                _say(f"   time limit of {deadline.minutes:g} min reached; rounds cut")
+                break
+            turn = number % len(started)
+            for server in started[turn:] + started[:turn]:
+                sample = measured(workload, server, amount, cfg)
+                runs[server.name].append(sample)
+                _say(f"   round {number + 1} {server.name}: {brief(sample)}")
+    return {
+        "title": workload.title.format(chunk=report.size_text(cfg.chunk_size)),
+        "amount": amount,
+        "servers": {name: {"runs": r, "summary": summarise(r)} for name, r in runs.items()},
+    }
+
+
+def brief(sample: dict[str, float]) -> str:
+    keys = ("mib_s", "uploads_s", "clean_s", "cpu_s", "peak_rss_mb", "errors")
+    return ", ".join(f"{k}={sample[k]:.3g}" for k in keys if k in sample)
+
+
+def summarise(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    if not runs:
+        return {}
+    summary = {}
+    for key in runs[0]:
+        values = [r[key] for r in runs]
+        summary[key] = {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+        }
+    return summary
+
+
+def memory_curve(cfg: Config, fleet: Fleet, deadline: Deadline) -> dict[str, Any]:
+    """Peak RSS of a fresh, warmed-up server while it takes one upload of each size."""
+    curve: dict[str, list[dict[str, float]]] = {n: [] for n in cfg.servers}
+    stream = WORKLOADS[0]
+    _say(f"== memory_curve: sizes {', '.join(_size_text(s) for s in cfg.curve_sizes)}")
+    for size in cfg.curve_sizes:
+        for name in cfg.servers:
+            if deadline.passed():
+                _say(f"   time limit of {deadline.minutes:g} min reached; curve cut")
+                return curve
+            with fleet.servers([name]) as (server,):
+                measured(stream, server, cfg.warmup_size, cfg)
+                warm_mb = server.usage().peak_rss_mb
+                sample = measured(stream, server, size, cfg)
+            point = {"size": float(size), "warmup_peak_rss_mb": warm_mb, **sample}
+            curve[name].append(point)
+            _say(f"   {_size_text(size)} {name}: peak {sample['peak_rss_mb']:.1f} MB")
+    return curve
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def _git_output(*args: str) -> str | None:
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        # --no-optional-locks: reading the status must not rewrite the index.
+        result = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            [git, "--no-optional-locks", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _git() -> dict[str, Any]:
+    """The commit measured, and whether the code measured had changes on top of it."""
+    status = _git_output("status", "--porcelain", "--", "src", "pyproject.toml", "uv.lock")
+    return {
+        "commit": _git_output("rev-parse", "HEAD") or "unknown",
+        "dirty": None if status is None else bool(status),
+    }
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    deadline = Deadline(cfg.max_minutes)
+    needs_peers = any(n in ("tus-node", "tuspyserver") for n in cfg.servers)
+    installed = peers.install() if needs_peers else None
+    started_at = datetime.now(UTC)
+    chosen = [w for w in WORKLOADS if not cfg.workloads or w.key in cfg.workloads]
+    results: dict[str, Any] = {
+        "date": started_at.isoformat(timespec="seconds"),
+        "preset": cfg.preset,
+        "config": asdict(cfg),
+        "machine": machine(),
+        "git": _git(),
+        "versions": {"filegate": filegate.__version__, **(installed.versions if installed else {})},
+        "loadavg_start": _loadavg(),
+        "workloads": {},
+    }
+    fleet = Fleet(installed, shared=not cfg.fresh_servers)
+    try:
+        for workload in chosen:
+            if _servers_for(workload, cfg):
+                results["workloads"][workload.key] = run_workload(workload, cfg, fleet, deadline)
+        if not cfg.workloads or "memory_curve" in cfg.workloads:
+            results["memory_curve"] = memory_curve(cfg, fleet, deadline)
+    finally:
+        fleet.close()
+    results["loadavg_end"] = _loadavg()
+    results["minutes"] = round((datetime.now(UTC) - started_at).total_seconds() / 60, 2)
+    results["truncated"] = deadline.passed()
+    results["targets"] = report.targets(results)
+    return results
+
+
+# --- command line --------------------------------------------------------------------------
+
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMG]?)(?:I?B)?$", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1024, "M": MIB, "G": GIB}
+
+
+def parse_size(text: str) -> int:
+    """``100M``, ``1G``, ``64MiB``, ``4096`` -> bytes (binary units)."""
+    match = _SIZE_RE.match(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 100M, 1G, 64MiB)")
+    return int(float(match[1]) * _UNITS[match[2].upper()])
+
+
+def _size_text(size: int) -> str:
+    return report.size_text(size)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description="Benchmark filegate against its peers."
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="small sizes, 1 round")
+    mode.add_argument("--smoke", action="store_true", help="tiny sizes: proves the harness works")
+    parser.add_argument("--rounds", type=int, help="timed rounds per workload (default 5)")
+    parser.add_argument(
+        "--sizes", type=parse_size, nargs="+", help="memory-curve sizes (default 100M 1G 4G)"
+    )
+    parser.add_argument("--stream-size", type=parse_size, help="single upload size (1G)")
+    parser.add_argument("--chunk-size", type=parse_size, help="PATCH size, chunked (8M)")
+    parser.add_argument("--small-count", type=int, help="uploads, concurrent case (200)")
+    parser.add_argument("--small-size", type=parse_size, help="upload size, concurrent (1M)")
+    parser.add_argument("--concurrency", type=int, help="concurrent clients (16)")
+    parser.add_argument("--clean-size", type=parse_size, help="time-to-clean file size (100M)")
+    parser.add_argument("--servers", help=f"comma-separated subset of {','.join(SERVER_NAMES)}")
+    parser.add_argument(
+        "--workloads",
+        help=f"comma-separated subset of {','.join((*WORKLOAD_KEYS, 'memory_curve'))}",
+    )
+    parser.add_argument("--max-minutes", type=float, help="stop starting new runs after this")
+    parser.add_argument("--out-dir", type=Path, help="where the results JSON goes")
+    parser.add_argument("--docs-dir", type=Path, help="where benchmarks.md and .png go")
+    return parser
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    cfg = PRESETS["quick" if args.quick else "smoke" if args.smoke else "full"]
+    overrides: dict[str, Any] = {
+        "rounds": args.rounds,
+        "stream_size": args.stream_size,
+        "chunk_size": args.chunk_size,
+        "small_count": args.small_count,
+        "small_size": args.small_size,
+        "concurrency": args.concurrency,
+        "clean_size": args.clean_size,
+        "max_minutes": args.max_minutes,
+        "curve_sizes": tuple(args.sizes) if args.sizes else None,
+        "servers": _names(args.servers, SERVER_NAMES, "server"),
+        "workloads": _names(args.workloads, (*WORKLOAD_KEYS, "memory_curve"), "workload"),
+    }
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    if cfg.rounds < 1 or cfg.concurrency < 1 or cfg.small_count < 1:
+        raise SystemExit("rounds, concurrency and small-count must be at least 1")
+    return cfg
+
+
+def _names(text: str | None, known: Sequence[str], what: str) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown {what}: {', '.join(unknown)}; known: {', '.join(known)}")
+    return names
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    cfg = config_from(args)
+    published = cfg.preset == "full"
+    scratch = REPO / "bench" / ".peers" / "runs" / cfg.preset
+    out_dir = args.out_dir or (REPO / "bench" / "results" if published else scratch)
+    docs_dir = args.docs_dir or (REPO / "docs" if published else scratch)
+    results = run(cfg)
+    written = report.write(results, out_dir, docs_dir)
+    for path in written:
+        _say(f"wrote {path}")
+    print(report.summary_text(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,493 @@
+"""Each benchmarked server as a child process on a free loopback port with its own temp data dir.
+
+A server also knows where its stored bytes are, so results are verified outside the timing, and
+reads its own CPU seconds and peak RSS from /proc. Every server here is one process (node and
+uvicorn are started directly, never through npm, a shell or a reloader); children, if any ever
+appear, are found through /proc and counted too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import httpx2 as httpx
+
+from bench.peers import Peers
+from filegate.config import builtin_profiles
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parent.parent
+# A busy 2-core box can take seconds to import, migrate and bind.
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+CLI_TIMEOUT = 120.0
+BIND_ATTEMPTS = 3
+# filegate's default profile, with room for the 4 GiB upload of the memory curve.
+FILEGATE_MAX_SIZE = 8 << 30
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+HASH_CHUNK = 1 << 20
+
+
+class ServerError(RuntimeError):
+    """A server would not start, or stored something other than what was sent."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb", buffering=0) as file:
+        while chunk := file.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- /proc ---------------------------------------------------------------------------------
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants (threads' children included)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except FileNotFoundError:
+            continue
+        for task in tasks:
+            try:
+                children = Path(f"/proc/{current}/task/{task}/children").read_text().split()
+            except FileNotFoundError:
+                continue
+            pending.extend(int(child) for child in children)
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its reaped children, from /proc/<pid>/stat."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return 0.0
+    # The command name is in parentheses and may hold spaces; fields count from after it.
+    fields = text[text.rindex(")") + 2 :].split()
+    utime, stime, cutime, cstime = (int(fields[i]) for i in (11, 12, 13, 14))
+    return (utime + stime + cutime + cstime) / CLK_TCK
+
+
+def status_kb(pid: int, field: str) -> int:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except FileNotFoundError:
+        return 0
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name == field:
+            return int(value.split()[0])
+    return 0
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Reset VmHWM to the current RSS (``clear_refs`` 5), so a peak belongs to one run."""
+    with open(f"/proc/{pid}/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A server's CPU seconds so far and its peak RSS (MB, 10^6 bytes) since the last reset."""
+
+    cpu_s: float
+    peak_rss_mb: float
+    processes: int
+
+
+def usage(pid: int) -> Usage:
+    tree = process_tree(pid)
+    cpu = sum(cpu_seconds(p) for p in tree)
+    # One process in practice; with several, the sum of peaks bounds the peak of the sum.
+    peak_kb = sum(status_kb(p, "VmHWM") for p in tree)
+    return Usage(cpu_s=cpu, peak_rss_mb=peak_kb * 1024 / 1e6, processes=len(tree))
+
+
+def reset_peaks(pid: int) -> None:
+    for p in process_tree(pid):
+        try:
+            reset_peak_rss(p)
+        except FileNotFoundError:
+            continue
+
+
+# --- servers -------------------------------------------------------------------------------
+
+
+class BenchServer:
+    """One server process. Subclasses say how to start it and where its bytes land."""
+
+    name = "server"
+    tus_path = "/files/"
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix=f"filegate-bench-{self.name}-"))
+        self.data_dir = self.root / "data"
+        self.data_dir.mkdir()
+        self.log_path = self.root / "server.log"
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    # what subclasses provide
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def prepare(self) -> None:
+        """Work before the first start (migrations, keys)."""
+
+    def stored_file(self, upload_id: str) -> Path:
+        return self.data_dir / upload_id
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    # lifecycle
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise ServerError(f"{self.name} is not running")
+        return self._process.pid
+
+    def start(self) -> BenchServer:
+        self.prepare()
+        for _ in range(BIND_ATTEMPTS):
+            self.port = free_port()
+            self._spawn()
+            if self._wait_ready():
+                return self
+            self.stop(keep_root=True)
+            if "in use" not in self.log_tail().lower():
+                break
+        tail = self.log_tail()
+        self.stop()
+        raise ServerError(f"{self.name} did not start; log tail:\n{tail}")
+
+    def stop(self, keep_root: bool = False) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(STOP_TIMEOUT)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if not keep_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> BenchServer:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def usage(self) -> Usage:
+        return usage(self.pid)
+
+    def reset_peak(self) -> None:
+        reset_peaks(self.pid)
+
+    # results
+
+    def verify(self, upload_ids: Iterable[str], sha256: str, size: int) -> None:
+        """Every upload stored exactly the bytes sent (by sha256); raises otherwise."""
+        for upload_id in upload_ids:
+            path = self.stored_file(upload_id)
+            if not path.is_file() or path.stat().st_size != size:
+                raise ServerError(f"{self.name}: {upload_id} is missing or has the wrong size")
+            if sha256_file(path) != sha256:
+                raise ServerError(f"{self.name}: {upload_id} does not hash to what was sent")
+
+    def settle(self, timeout: float = 120.0) -> None:
+        """Wait until the server has finished the work an upload caused (inspection)."""
+
+    def discard(self, upload_ids: Iterable[str]) -> None:
+        """Delete stored uploads, so the disk stays small across rounds."""
+        for upload_id in upload_ids:
+            for path in self.data_dir.glob(f"{upload_id}*"):
+                path.unlink(missing_ok=True)
+
+    def _spawn(self) -> None:
+        self._log = self.log_path.open("ab")
+        self._process = subprocess.Popen(  # noqa: S603 - argv built here, no shell
+            self.command(),
+            env=self.environment(),
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def _ready(self) -> bool:
+        response = httpx.options(
+            self.base_url + self.tus_path, headers={"Tus-Resumable": "1.0.0"}, timeout=2.0
+        )
+        return response.status_code < 500
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                return False
+            try:
+                if self._ready():
+                    return True
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        return False
+
+
+def filegate_profiles() -> dict[str, Any]:
+    """``FILEGATE_PROFILES`` replaces every profile: keep ``default``, with a larger cap."""
+    default = builtin_profiles()["default"].model_dump(mode="json")
+    return {"default": {**default, "max_size": FILEGATE_MAX_SIZE}}
+
+
+class FilegateServer(BenchServer):
+    """``filegate serve`` as ``make run`` starts it: SQLite, local disk, embedded worker."""
+
+    name = "filegate"
+    tus_path = "/v1/tus/"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.key = ""
+        self._client: httpx.Client | None = None
+
+    def environment(self) -> dict[str, str]:
+        # The caller's FILEGATE_* settings (a config file, a database) must not leak in.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FILEGATE_")}
+        return env | {
+            "FILEGATE_DATA_DIR": str(self.data_dir),
+            "FILEGATE_DATABASE_URL": f"sqlite:///{self.data_dir / 'filegate.db'}",
+            "FILEGATE_PROFILES": json.dumps(filegate_profiles()),
+        }
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "filegate",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--embedded-worker",
+        ]
+
+    def prepare(self) -> None:
+        if self.key:
+            return
+        self._cli("migrate")
+        result = self._cli("keys", "create", "--tenant", "bench", "--scopes", "upload,read")
+        self.key = result.stdout.splitlines()[-1]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def _ready(self) -> bool:
+        return httpx.get(self.base_url + "/healthz", timeout=2.0).status_code == 200
+
+    def _cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(  # noqa: S603 - argv built here, no shell
+            [sys.executable, "-m", "filegate", *args],
+            env=self.environment(),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServerError(f"filegate {' '.join(args)}: {result.stdout}{result.stderr}")
+        return result
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=60)
+        return self._client
+
+    def stop(self, keep_root: bool = False) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        super().stop(keep_root)
+
+    def file(self, file_id: str) -> dict[str, Any]:
+        response = self.client.get(f"/v1/files/{file_id}")
+        if response.status_code != 200:
+            raise ServerError(f"filegate: GET /v1/files/{file_id} answered {response.status_code}")
+        record: dict[str, Any] = response.json()
+        return record
+
+    def verify(self, upload_ids: Iterable[str], sha256: str, size: int) -> None:
+        """By the API's own record: the sha256 filegate computed while the bytes streamed."""
+        for file_id in upload_ids:
+            record = self.file(file_id)
+            if record["size"] != size or record["sha256"] != sha256:
+                raise ServerError(f"filegate: {file_id} has size {record['size']}, wrong sha256")
+            if record["state"] == "rejected":
+                raise ServerError(f"filegate: {file_id} was rejected: {record['findings']}")
+
+    def settle(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            page = self.client.get("/v1/files", params={"state": "quarantined", "limit": 1})
+            if page.status_code == 200 and not page.json()["items"]:
+                return
+            time.sleep(0.02)
+        raise ServerError(f"filegate: files still quarantined after {timeout:g}s")
+
+    def discard(self, upload_ids: Iterable[str]) -> None:
+        for file_id in upload_ids:
+            response = self.client.delete(f"/v1/files/{file_id}")
+            if response.status_code not in (204, 404):
+                raise ServerError(f"filegate: DELETE {file_id} answered {response.status_code}")
+
+
+class TusNodeServer(BenchServer):
+    """``@tus/server`` with ``@tus/file-store``, run by the machine's node."""
+
+    name = "tus-node"
+
+    def __init__(self, peers: Peers) -> None:
+        super().__init__()
+        self.peers = peers
+
+    def command(self) -> list[str]:
+        return [
+            self.peers.node,
+            str(self.peers.tus_server_script),
+            str(self.port),
+            str(self.data_dir),
+        ]
+
+
+class TuspyServer(BenchServer):
+    """``tuspyserver`` on FastAPI, on uvicorn with httptools and uvloop, in the peer venv."""
+
+    name = "tuspyserver"
+
+    def __init__(self, peers: Peers) -> None:
+        super().__init__()
+        self.peers = peers
+
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ) | {"BENCH_DATA_DIR": str(self.data_dir)}
+
+    def command(self) -> list[str]:
+        return [
+            str(self.peers.python),
+            "-m",
+            "uvicorn",
+            "tuspy_app:app",
+            "--app-dir",
+            str(self.peers.tuspy_app_dir),
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+
+
+class RawServer(BenchServer):
+    """``bench/raw_server.py``: the body straight to disk, fsync, answer. The ceiling."""
+
+    name = "raw"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "bench.raw_server",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir),
+        ]
+
+    def environment(self) -> dict[str, str]:
+        path = os.environ.get("PYTHONPATH")
+        return dict(os.environ) | {"PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
+
+
+SERVER_NAMES = ("filegate", "tus-node", "tuspyserver", "raw")
+
+
+def make_server(name: str, peers: Peers | None) -> BenchServer:
+    if name == "filegate":
+        return FilegateServer()
+    if name == "raw":
+        return RawServer()
+    if peers is None:
+        raise ServerError(f"{name} needs the peers installed (bench/peers.py)")
+    if name == "tus-node":
+        return TusNodeServer(peers)
+    if name == "tuspyserver":
+        return TuspyServer(peers)
+    raise ServerError(f"unknown server {name!r}; known: {', '.join(SERVER_NAMES)}")
