@@ -56,6 +56,14 @@ class UploadLocks:
             if self._cross_process:
                 connection = await self._advisory_lock(upload_id, deadline)
             yield holder
+        except asyncio.CancelledError:
+            # Cancelled by a newer request for the same upload (not by a shutdown): answer.
+            if not holder.taken_over or holder.task is None:
+                raise
+            holder.task.uncancel()
+            raise FilegateError(
+                ErrorCode.TUS_UPLOAD_STOPPED, "A newer request for this upload took over."
+            ) from None
         finally:
             if connection is not None:
                 await run_in_threadpool(_advisory_unlock, connection, upload_id)

@@ -187,6 +187,13 @@ class LocalWriter:
         return file
 
 
+def _open_or_create(path: Path) -> tuple[int, bool]:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), True
+    except FileExistsError:
+        return os.open(path, os.O_RDWR), False
+
+
 class LocalAppender:
     """Appends to one object in place; ``sync`` makes the written bytes durable."""
 
@@ -194,16 +201,18 @@ class LocalAppender:
         self._extra: dict[str, object] = {"area": str(area), "key": key}
         with _os_errors("cannot open object for appending", **self._extra):
             _ensure_dir(path.parent)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd, created = _open_or_create(path)
             try:
                 if os.fstat(fd).st_size < offset:
                     raise _fail("object is shorter than the offset", offset=offset, **self._extra)
-                os.ftruncate(fd, offset)
+                if os.fstat(fd).st_size > offset:
+                    os.ftruncate(fd, offset)
                 os.lseek(fd, offset, os.SEEK_SET)
             except BaseException:
                 os.close(fd)
                 raise
-            _fsync_dir(path.parent)
+            if created:  # only a new entry needs the directory made durable
+                _fsync_dir(path.parent)
         self._file: BinaryIO = open(fd, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115
 
     def write(self, chunk: bytes) -> None:

@@ -47,12 +47,15 @@ BASE = "/v1/tus/"
 # Progress of a long PATCH is made durable (fsync + offset) every this many bytes, so a
 # crash costs the client at most this much re-sending.
 SYNC_EVERY = 64 * 1024 * 1024
+# Hand bytes to the hashing/writing thread in batches this big: big enough that the thread
+# hop is noise, small enough that memory per upload stays flat.
+BATCH_BYTES = 1024 * 1024
 # Running sha256 states kept for uploads continuing in this process; others are re-hashed.
 DIGEST_CACHE_SIZE = 1024
 
 
 class _Hash(Protocol):
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | bytearray, /) -> None: ...
 
     def digest(self) -> bytes: ...
 
@@ -61,7 +64,7 @@ class _Crc32:
     def __init__(self) -> None:
         self.value = 0
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | bytearray) -> None:
         self.value = zlib.crc32(data, self.value)
 
     def digest(self) -> bytes:
@@ -423,6 +426,10 @@ class _Receiver:
         self.appender: Any = None
         self.digest: Any = None
         self.start_digest: Any = None
+        # Bytes wait here until a batch is worth a thread hop; one batch is hashed and written
+        # off the event loop while the next one arrives (hashlib and write release the GIL).
+        self._batch = bytearray()
+        self._in_flight: asyncio.Future[None] | None = None
 
     async def open(self) -> None:
         storage = self.runtime.storage
@@ -435,17 +442,42 @@ class _Receiver:
         self.digest = cached
         self.start_digest = cached.copy() if self.checksum else None
 
-    def write(self, chunk: bytes) -> None:
+    async def write(self, chunk: bytes) -> None:
         if self.written + len(chunk) > self.limit:
             raise too_large(self.max_size if self.record.length is None else self.limit)
-        self.appender.write(chunk)
-        self.digest.update(chunk)
-        if self.check_hash is not None:
-            self.check_hash.update(chunk)
+        self._batch += chunk
         self.written += len(chunk)
+        if len(self._batch) >= BATCH_BYTES:
+            await self._hand_off()
+
+    async def _hand_off(self) -> None:
+        await self._wait_in_flight()
+        batch, self._batch = self._batch, bytearray()
+        if batch:
+            loop = asyncio.get_running_loop()
+            self._in_flight = loop.run_in_executor(None, self._absorb, batch)
+
+    async def _wait_in_flight(self) -> None:
+        # Shielded: a cancelled request (a takeover) must still know when the thread is done
+        # before it fsyncs and reports an offset.
+        if self._in_flight is not None:
+            await asyncio.shield(self._in_flight)
+            self._in_flight = None
+
+    def _absorb(self, batch: bytearray) -> None:
+        self.appender.write(batch)
+        self.digest.update(batch)
+        if self.check_hash is not None:
+            self.check_hash.update(batch)
+
+    async def drain(self) -> None:
+        """Wait until every byte handed to ``write`` is in the file and the hashes."""
+        await self._hand_off()
+        await self._wait_in_flight()
 
     async def persist(self) -> None:
         """fsync what was written, then advance the offset to it."""
+        await self.drain()
         if self.written == self.record.offset:
             return
         await run_in_threadpool(self.appender.sync)
@@ -458,6 +490,7 @@ class _Receiver:
 
     async def discard(self) -> None:
         """Drop this request's bytes (bad checksum, over the limit): the offset stays put."""
+        await self.drain()
         await run_in_threadpool(self.appender.truncate, self.record.offset)
         self.written = self.record.offset
         if self.start_digest is not None:
@@ -501,7 +534,7 @@ async def _receive(request: Request, receiver: _Receiver, holder: Holder) -> Non
     unsynced = 0
     try:
         async for chunk in body_chunks(request, settings.upload_read_timeout):
-            receiver.write(chunk)
+            await receiver.write(chunk)
             unsynced += len(chunk)
             # With a checksum, nothing of this request may count before it is verified.
             if unsynced >= SYNC_EVERY and receiver.checksum is None:
@@ -513,6 +546,7 @@ async def _receive(request: Request, receiver: _Receiver, holder: Holder) -> Non
     except FilegateError as exc:
         await _failed(receiver, exc)
         raise
+    await receiver.drain()
     if receiver.checksum is not None and not receiver.checksum_matches():
         await receiver.discard()
         raise FilegateError(
