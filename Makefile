@@ -26,8 +26,8 @@ run: install
 	$(BIN)/filegate serve --embedded-worker
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 typecheck: install
 	$(BIN)/mypy
@@ -54,3 +54,8 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python -m bench.run --quick
+
+# Inspection throughput: files/s for small files, MB/s through a big archive (docs/benchmarks.md).
+.PHONY: bench-inspect
+bench-inspect: install
+	$(BIN)/python -m bench.inspect_bench

@@ -428,7 +428,7 @@ def write(results: dict[str, Any], out_dir: Path, docs_dir: Path) -> list[Path]:
     png_path = docs_dir / "benchmarks.png"
     plot(results, png_path)
     md_path = docs_dir / "benchmarks.md"
-    md_path.write_text(markdown(results, png_path.name))
+    md_path.write_text(markdown(results, png_path.name) + _kept_sections(md_path))
     return [json_path, md_path, png_path]
 
 
@@ -454,3 +454,17 @@ def summary_text(results: dict[str, Any]) -> str:
 
 def _met(met: bool | None) -> str:
     return {True: "met", False: "MISSED", None: "n/a"}[met]
+
+
+# Sections other tools own in benchmarks.md (bench/inspect_bench.py) survive a regeneration.
+_KEPT = ("<!-- inspect:start -->", "<!-- inspect:end -->")
+
+
+def _kept_sections(path: Path) -> str:
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    start, end = text.find(_KEPT[0]), text.find(_KEPT[1])
+    if start < 0 or end < start:
+        return ""
+    return "\n" + text[start : end + len(_KEPT[1])] + "\n"

@@ -66,7 +66,7 @@ def assert_nothing_left(live: LiveServer, client: httpx.Client) -> None:
 
 def test_upload_is_inspected_clean_and_downloads_identically(live: LiveServer) -> None:
     # Text is promoted as uploaded (images are re-encoded, so they would not be identical).
-    data = b"".join(b"row %d, a plain text report\n" % i for i in range(2000))
+    data = b"".join(b"line %d of a plain text report\n" % i for i in range(2000))
     with live.client(live.create_key("tenant-a")) as client:
         created = upload(client, data, "report.txt")
         assert created["state"] == "quarantined"

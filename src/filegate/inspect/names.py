@@ -88,7 +88,8 @@ INFORMATIONAL_NAME_CODES: frozenset[str] = frozenset(
 # ".." as a whole path segment, without consuming the separators, so "../../" counts twice.
 _TRAVERSAL_RE = re.compile(r"(?<![^/\\])\.\.(?![^/\\])")
 _SEPARATOR_RE = re.compile(r"[/\\]")
-_EXTENSION_SPLIT_RE = re.compile(r"[.:]")
+# Colons and semicolons split too: IIS 6 runs "x.asp;.jpg" as ASP.
+_EXTENSION_SPLIT_RE = re.compile(r"[.:;]")
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 _TRAILING_RE = re.compile(r"[.\s]+$")
 # Spaces too: an unquoted shell argument " -rf" splits into "-rf".
@@ -199,7 +200,7 @@ def _defuse_colons(name: str, found: list[Finding]) -> str:
 
 
 def _check_extensions(name: str, found: list[Finding]) -> str:
-    # Colons split too: on Windows "x.asp:.jpg" writes "x.asp".
+    # On Windows "x.asp:.jpg" writes "x.asp"; IIS runs "x.asp;.jpg" as ASP.
     parts = [part.strip().lower() for part in _EXTENSION_SPLIT_RE.split(name)[1:]]
     if not parts:
         return name

@@ -18,16 +18,20 @@ MEDIA_TYPES: Mapping[str, frozenset[str]] = MappingProxyType(
         "application/zip": frozenset({"zip"}),
         "application/gzip": frozenset({"gz", "tgz"}),
         "application/x-tar": frozenset({"tar"}),
+        # Both detectors see only the word/, xl/ and ppt/ folders, so templates and shows
+        # are detected as the document type they are built on.
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document": frozenset(
-            {"docx"}
+            {"docx", "dotx"}
         ),
         "application/vnd.openxmlformats-officedocument.wordprocessingml.template": frozenset(
             {"dotx"}
         ),
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": frozenset({"xlsx"}),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": frozenset(
+            {"xlsx", "xltx"}
+        ),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.template": frozenset({"xltx"}),
         "application/vnd.openxmlformats-officedocument.presentationml.presentation": frozenset(
-            {"pptx"}
+            {"pptx", "potx", "ppsx"}
         ),
         "application/vnd.openxmlformats-officedocument.presentationml.template": frozenset(
             {"potx"}
