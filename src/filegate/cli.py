@@ -102,21 +102,24 @@ def build_runtime(
     settings: Settings, run_job: RunJob | None = None
 ) -> tuple[Runtime, InspectionWorker]:
     """Wire the pieces; ``run_job`` defaults to a sandboxed inspector process."""
+    warm_up = None
     db = Database(settings.resolved_database_url)
     storage = LocalStorage(settings.resolved_storage_dir)
     if run_job is None:
-        run_job = Sandbox(
+        sandbox = Sandbox(
             SandboxLimits(
                 memory_bytes=int(settings.inspection_memory_bytes),
                 cpu_seconds=settings.inspection_cpu_seconds,
                 wall_seconds=settings.inspection_timeout_seconds,
             )
-        ).run
+        )
+        run_job, warm_up = sandbox.run, sandbox.start
     inspector = Inspector(
         run=run_job,
         policy_for=settings.profile,
         scanner=scanner_config(settings),
         scanner_required=settings.scanner_required,
+        warm_up=warm_up,
     )
     worker = InspectionWorker(db, storage, inspector, settings.worker_poll_seconds)
     return Runtime(settings=settings, db=db, storage=storage, queue=worker), worker

@@ -93,6 +93,11 @@ class Sandbox:
             assert isinstance(result, Result)
             return result
 
+    def start(self) -> None:
+        """Start the child now, so the first upload does not wait for its imports."""
+        with self._lock:
+            self._ensure_child()
+
     def close(self) -> None:
         with self._lock:
             self._kill()

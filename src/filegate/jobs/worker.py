@@ -63,6 +63,8 @@ class InspectionWorker:
 
     def run(self) -> None:
         log.info("worker.started", poll_seconds=self._poll_seconds)
+        if self._inspector.warm_up is not None:
+            self._inspector.warm_up()
         while not self._stop.is_set():
             self._wake.clear()
             if self.drain() == 0:

@@ -39,6 +39,8 @@ class Inspector:
     policy_for: PolicyLookup
     scanner: antivirus.ScannerConfig | None = None
     scanner_required: bool = False
+    # Starts the sandbox ahead of the first upload (its imports take about a second).
+    warm_up: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
