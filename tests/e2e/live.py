@@ -452,8 +452,8 @@ def open_patch(server: LiveServer, url: str, key: str, offset: int, length: int)
     return open_request(server, urlsplit(url).path, headers, method="PATCH")
 
 
-def clean_sha256(client: httpx.Client, file_id: str, timeout: float = 60.0) -> str:
-    """Wait for the file to be inspected, require ``clean``, and hash its downloaded content."""
+def inspected(client: httpx.Client, file_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """The file's record once inspection has decided it."""
     record: dict[str, Any] = {}
 
     def decided() -> bool:
@@ -464,6 +464,12 @@ def clean_sha256(client: httpx.Client, file_id: str, timeout: float = 60.0) -> s
         return bool(record["state"] != "quarantined")
 
     wait_for(decided, timeout, f"inspection of {file_id}")
+    return record
+
+
+def clean_sha256(client: httpx.Client, file_id: str, timeout: float = 60.0) -> str:
+    """Wait for the file to be inspected, require ``clean``, and hash its downloaded content."""
+    record = inspected(client, file_id, timeout)
     assert record["state"] == "clean", record
     digest = hashlib.sha256()
     with client.stream("GET", f"/v1/files/{file_id}/content") as response:

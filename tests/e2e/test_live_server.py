@@ -9,28 +9,20 @@ from typing import Any
 
 import httpx2 as httpx
 
-from tests.e2e.live import MIB, LiveServer, open_request, read_response, send_chunks, wait_for
+from tests.e2e.live import (
+    MIB,
+    LiveServer,
+    inspected,
+    open_request,
+    read_response,
+    send_chunks,
+    wait_for,
+)
 from tests.support.samples import HTML, png
 
 # Inspection is quick, but a loaded 2-core runner can be slow to schedule the worker.
-INSPECTION_TIMEOUT = 20.0
 MISSING_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 KEY_RE = re.compile(r"fgk_[A-Za-z0-9_-]+")
-
-
-def inspected(client: httpx.Client, file_id: str) -> dict[str, Any]:
-    """The file's record once inspection has decided it."""
-    record: dict[str, Any] = {}
-
-    def decided() -> bool:
-        nonlocal record
-        response = client.get(f"/v1/files/{file_id}")
-        assert response.status_code == 200, response.text
-        record = response.json()
-        return bool(record["state"] != "quarantined")
-
-    wait_for(decided, INSPECTION_TIMEOUT, f"inspection of {file_id}")
-    return record
 
 
 def upload(client: httpx.Client, data: bytes, name: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import httpx2 as httpx
 import pytest
 
-from tests.e2e.live import MIB, TUS_BASE, LiveServer, tus_headers, upload_id_of, wait_for
+from tests.e2e.live import MIB, TUS_BASE, LiveServer, inspected, tus_headers, upload_id_of
 from tests.support.services import in_ci
 
 JS_DIR = Path(__file__).parent / "js"
@@ -124,16 +124,7 @@ def requests_of(report: dict[str, Any], method: str) -> list[dict[str, Any]]:
 def assert_stored_clean(client: httpx.Client, file_id: str, source: Path) -> None:
     """The upload became file ``file_id``: inspected clean, and downloads byte for byte."""
     data = source.read_bytes()
-    record: dict[str, Any] = {}
-
-    def decided() -> bool:
-        nonlocal record
-        response = client.get(f"/v1/files/{file_id}")
-        assert response.status_code == 200, response.text
-        record = response.json()
-        return bool(record["state"] != "quarantined")
-
-    wait_for(decided, INSPECTION_TIMEOUT, f"inspection of {file_id}")
+    record = inspected(client, file_id, INSPECTION_TIMEOUT)
     assert record["state"] == "clean", record["findings"]
     assert record["detected_type"] == "text/plain"
     assert record["size"] == len(data)

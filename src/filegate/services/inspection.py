@@ -79,7 +79,11 @@ def inspect_quarantined(
             sha256=sha256,
         )
     if not decided:
+        # Another worker decided first; put the bytes where its verdict says, not ours.
+        _settle(db, storage, record.id)
         return None
+    if verdict.state is FileState.REJECTED:
+        _park_rejected(storage, record.id)
     if judgement.sanitized is not None:
         storage.delete(Area.QUARANTINE, record.id)
     _report(record, verdict, time.monotonic() - started, sanitized=judgement.sanitized is not None)
@@ -144,17 +148,39 @@ def _note_retry(db: Database, record: FileRecord, verdict: Verdict) -> None:
 def _place_object(
     storage: Storage, record: FileRecord, judgement: _Judgement
 ) -> tuple[int | None, str | None]:
-    """Put the bytes where the verdict says; returns the new size and sha256 if they changed."""
+    """Before the verdict is written, make a clean verdict's bytes servable.
+
+    Returns the new size and sha256 when a sanitised copy replaces the upload. A rejection
+    moves nothing yet: only the worker whose verdict is written may move bytes out of clean.
+    """
     if judgement.verdict.state is not FileState.CLEAN:
-        if storage.exists(Area.CLEAN, record.id) and storage.exists(Area.QUARANTINE, record.id):
-            storage.delete(Area.CLEAN, record.id)
-        elif storage.exists(Area.CLEAN, record.id):
-            storage.move(Area.CLEAN, Area.QUARANTINE, record.id)
         return None, None
     if judgement.sanitized is None:
         storage.move(Area.QUARANTINE, Area.CLEAN, record.id)
         return None, None
     return _store_sanitized(storage, record.id, judgement.sanitized)
+
+
+def _park_rejected(storage: Storage, file_id: str) -> None:
+    """Rejected bytes stay in quarantine for review, never in clean."""
+    if not storage.exists(Area.CLEAN, file_id):
+        return
+    if storage.exists(Area.QUARANTINE, file_id):
+        storage.delete(Area.CLEAN, file_id)
+    else:
+        storage.move(Area.CLEAN, Area.QUARANTINE, file_id)
+
+
+def _settle(db: Database, storage: Storage, file_id: str) -> None:
+    """Undo what a losing worker did to storage, by the verdict that was written."""
+    with db.session() as session:
+        record = Files(session).get(file_id)
+    if record is None or record.state is FileState.QUARANTINED:
+        return
+    if record.state is FileState.REJECTED:
+        _park_rejected(storage, file_id)
+    elif not storage.exists(Area.CLEAN, file_id):
+        storage.move(Area.QUARANTINE, Area.CLEAN, file_id)
 
 
 def _store_sanitized(storage: Storage, file_id: str, source: Path) -> tuple[int, str]:
