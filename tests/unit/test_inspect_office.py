@@ -15,14 +15,11 @@ from pathlib import Path
 import pytest
 
 from filegate.inspect import office
+
+# One definition of an office container, shared with the archive inspector.
+from filegate.inspect.archives import is_office_container
 from filegate.inspect.base import Limits, Outcome, Sample
-from filegate.inspect.office import (
-    CODES,
-    INFORMATIONAL_CODES,
-    OLE_MAGIC,
-    inspect_office,
-    is_office_container,
-)
+from filegate.inspect.office import CODES, INFORMATIONAL_CODES, OLE_MAGIC, inspect_office
 
 # --- a minimal compound file (MS-CFB, version 3) writer -----------------------------------------
 

@@ -61,7 +61,7 @@ def inspect_deep(
 
 def _archive(sample: Sample, policy: InspectionPolicy, inspect_member: MemberInspector) -> Outcome:
     structure = archives.inspect_archive(sample, policy.limits, inspect_member)
-    if not office.is_office_container(sample.path):
+    if not archives.is_office_container(sample.path):
         return structure
     content = office.inspect_office(sample, policy.limits)
     return Outcome(findings=(*structure.findings, *content.findings))

@@ -115,15 +115,6 @@ def inspect_office(sample: Sample, limits: Limits) -> Outcome:
     return Outcome(findings=tuple(Finding(code, text) for code, text in found.items()))
 
 
-def is_office_container(path: str) -> bool:
-    """True for a zip holding ``[Content_Types].xml`` (OOXML) or an ODF ``mimetype``."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return _package_kind(archive) is not None
-    except Exception:  # not a zip, or a broken one: either way not a container
-        return False
-
-
 def _inspect(path: str, limits: Limits, found: Found) -> None:
     with open(path, "rb") as file:
         head = file.read(len(OLE_MAGIC))

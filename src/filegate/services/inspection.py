@@ -19,7 +19,15 @@ import structlog
 from filegate import metrics
 from filegate.db.engine import Database
 from filegate.db.repository import Files
-from filegate.domain import Area, FileRecord, FileState, Finding, InspectionPolicy, Verdict
+from filegate.domain import (
+    Action,
+    Area,
+    FileRecord,
+    FileState,
+    Finding,
+    InspectionPolicy,
+    Verdict,
+)
 from filegate.errors import FilegateError
 from filegate.inspect import antivirus
 from filegate.inspect.base import Job, Result
@@ -126,11 +134,15 @@ def _with_scan(
     if inspector.scanner is None or verdict.state is FileState.REJECTED:
         return verdict
     found = antivirus.scan(path, inspector.scanner)
-    if not found:
-        return verdict
     if not inspector.scanner_required:
         found = tuple(f for f in found if f.code != "scanner_unavailable")
-    return Verdict.decide(policy, (*verdict.findings, *found), verdict.detected_type)
+    if not found:
+        return verdict
+    # Only the scanner's findings are judged here: the pipeline already decided the rest,
+    # with its default actions (re-deciding them with the bare profile would lose those).
+    rejecting = any(policy.action_for(f) is Action.REJECT for f in found)
+    state = FileState.REJECTED if rejecting else verdict.state
+    return Verdict(state, (*verdict.findings, *found), verdict.detected_type)
 
 
 def _needs_retry(verdict: Verdict, inspector: Inspector) -> bool:

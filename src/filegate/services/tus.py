@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -52,7 +52,7 @@ class NewUpload:
     concat: Concat | None
 
 
-def expiry(settings: Settings) -> Any:
+def expiry(settings: Settings) -> datetime:
     return utcnow() + timedelta(seconds=settings.tus_expiry_seconds)
 
 

@@ -39,7 +39,6 @@ from filegate.tus.headers import (
 )
 from filegate.web.body import body_chunks
 from filegate.web.deps import Uploader, get_runtime
-from filegate.web.problems import problem_for
 from filegate.web.urls import absolute_url
 
 router = APIRouter(tags=["tus"])
@@ -102,18 +101,12 @@ def _tus_headers(**extra: str) -> dict[str, str]:
     return {"Tus-Resumable": TUS_VERSION, **extra}
 
 
-def _problem(exc: FilegateError, request: Request) -> Response:
-    response = problem_for(exc, request.scope.get("state", {}).get("request_id"))
-    response.headers["Tus-Resumable"] = TUS_VERSION
-    if exc.code is ErrorCode.TUS_VERSION_UNSUPPORTED:
-        response.headers["Tus-Version"] = TUS_VERSION
-    return response
-
-
 def _require_version(request: Request) -> None:
     if request.headers.get("tus-resumable") != TUS_VERSION:
         raise FilegateError(
-            ErrorCode.TUS_VERSION_UNSUPPORTED, f"This server speaks tus {TUS_VERSION} only."
+            ErrorCode.TUS_VERSION_UNSUPPORTED,
+            f"This server speaks tus {TUS_VERSION} only.",
+            headers={"Tus-Version": TUS_VERSION},
         )
 
 
@@ -139,49 +132,35 @@ async def options(request: Request) -> Response:
 
 @router.post(BASE, summary="Create a resumable upload (tus)", status_code=201)
 async def create(request: Request, principal: Uploader) -> Response:
-    try:
-        return await _create(request, principal)
-    except FilegateError as exc:
-        return _problem(exc, request)
+    return await _create(request, principal)
 
 
 @router.head(BASE + "{upload_id}", summary="A resumable upload's offset (tus)")
 async def head(upload_id: str, request: Request, principal: Uploader) -> Response:
-    try:
-        _require_version(request)
-        runtime = get_runtime(request)
-        record = await run_in_threadpool(
-            uploads.get_upload, runtime.db, principal.tenant, upload_id
-        )
-        if _received_but_open(record):
-            record = await _finish_received(request, runtime, record)
-        return Response(status_code=200, headers=_head_headers(request, record))
-    except FilegateError as exc:
-        return _problem(exc, request)
+    _require_version(request)
+    runtime = get_runtime(request)
+    record = await run_in_threadpool(uploads.get_upload, runtime.db, principal.tenant, upload_id)
+    if _received_but_open(record):
+        record = await _finish_received(request, runtime, record)
+    return Response(status_code=200, headers=_head_headers(record))
 
 
 @router.patch(BASE + "{upload_id}", summary="Append bytes to a resumable upload (tus)")
 async def patch(upload_id: str, request: Request, principal: Uploader) -> Response:
-    try:
-        return await _patch(upload_id, request, principal)
-    except FilegateError as exc:
-        return _problem(exc, request)
+    return await _patch(upload_id, request, principal)
 
 
 @router.delete(BASE + "{upload_id}", summary="Terminate a resumable upload (tus)")
 async def delete(upload_id: str, request: Request, principal: Uploader) -> Response:
-    try:
-        _require_version(request)
-        runtime = get_runtime(request)
-        # Check the tenant before taking the lock: a stranger must not disturb a PATCH.
-        await run_in_threadpool(uploads.get_upload, runtime.db, principal.tenant, upload_id)
-        async with tus_state(request).locks.hold(upload_id):
-            await run_in_threadpool(
-                uploads.terminate, runtime.db, runtime.storage, principal.tenant, upload_id
-            )
-        return Response(status_code=204, headers=_tus_headers())
-    except FilegateError as exc:
-        return _problem(exc, request)
+    _require_version(request)
+    runtime = get_runtime(request)
+    # Check the tenant before taking the lock: a stranger must not disturb a PATCH.
+    await run_in_threadpool(uploads.get_upload, runtime.db, principal.tenant, upload_id)
+    async with tus_state(request).locks.hold(upload_id):
+        await run_in_threadpool(
+            uploads.terminate, runtime.db, runtime.storage, principal.tenant, upload_id
+        )
+    return Response(status_code=204, headers=_tus_headers())
 
 
 def _received_but_open(record: UploadRecord) -> bool:
@@ -225,7 +204,7 @@ async def _assemble_ready(request: Request, runtime: Runtime, record: UploadReco
                 )
 
 
-def _head_headers(request: Request, record: UploadRecord) -> dict[str, str]:
+def _head_headers(record: UploadRecord) -> dict[str, str]:
     headers = _tus_headers(**{"Cache-Control": "no-store"})
     unfinished_final = record.is_final and record.state is not UploadState.COMPLETE
     if not unfinished_final:
@@ -237,13 +216,13 @@ def _head_headers(request: Request, record: UploadRecord) -> dict[str, str]:
     if record.metadata_header:
         headers["Upload-Metadata"] = record.metadata_header
     if record.concat is not None:
-        headers["Upload-Concat"] = _concat_header(request, record)
+        headers["Upload-Concat"] = _concat_header(record)
     if record.state is UploadState.RECEIVING:
         headers["Upload-Expires"] = _expires(record)
     return headers
 
 
-def _concat_header(request: Request, record: UploadRecord) -> str:
+def _concat_header(record: UploadRecord) -> str:
     if record.is_partial:
         return "partial"
     urls = " ".join(_upload_path(part) for part in record.parts)
