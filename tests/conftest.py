@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
@@ -20,12 +22,12 @@ from filegate.db.engine import Database
 from filegate.domain import Scope
 from filegate.inspect.antivirus import ScannerConfig
 from filegate.inspect.sandbox import Sandbox
-from filegate.jobs.worker import InspectionWorker
+from filegate.jobs.worker import Worker
 from filegate.services.keys import create_key
 from filegate.services.runtime import Runtime
 from filegate.web.app import create_app
 from tests.support.clamd import running_clamd
-from tests.support.services import postgres_admin_url, require_service
+from tests.support.services import postgres_admin_url, redis_url, require_service
 
 DB_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -45,6 +47,43 @@ def _postgres_ok(url: str) -> None:
             connection.execute(text("SELECT 1"))
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The URL of a reachable Redis (skip, or fail under CI, if none)."""
+    url = redis_url()
+    require_service("Redis", url, _redis_ok)
+    return url
+
+
+def _redis_ok(url: str) -> None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+QUEUES = ["sqlite-queue", pytest.param("redis-queue", marks=pytest.mark.redis)]
+
+
+@pytest.fixture(params=QUEUES)
+def queue_settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settings]:
+    """``settings`` on each queue engine: the SQLite queue file, and the real Redis."""
+    if request.param == "sqlite-queue":
+        yield settings
+        return
+    url: str = request.getfixturevalue("redis_server")
+    name = f"filegate-test-{uuid.uuid4().hex[:12]}"
+    yield settings.model_copy(update={"queue_url": url, "queue_name": name})
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"*{name}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @pytest.fixture
@@ -96,18 +135,19 @@ def settings(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch)
 
 @dataclass
 class Api:
-    """An in-process app on a real database and disk; ``inspect()`` runs pending inspections."""
+    """An in-process app on a real database and disk; ``inspect()`` runs the queued jobs."""
 
     client: TestClient
     runtime: Runtime
-    worker: InspectionWorker
+    worker: Worker
     keys: dict[str, str]
 
     def auth(self, who: str = "a") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[who]}"}
 
-    def inspect(self) -> int:
-        return self.worker.drain(lambda: False)
+    def inspect(self, wait_seconds: float = 0.0) -> int:
+        """Run every due job (inspect, promote, deliver) in this thread; returns how many."""
+        return self.worker.drain(wait_seconds)
 
     def upload(
         self, data: bytes, name: str = "photo.png", who: str = "a", **form: str
@@ -126,6 +166,13 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def api(settings: Settings, sandbox: Sandbox) -> Iterator[Api]:
+    with running_api(settings, sandbox) as built:
+        yield built
+
+
+@contextmanager
+def running_api(settings: Settings, sandbox: Sandbox) -> Iterator[Api]:
+    """The app on ``settings`` with keys for two tenants; jobs run only when ``inspect()`` asks."""
     runtime, worker = build_runtime(settings, run_job=sandbox.run)
     keys = {
         "a": create_key(runtime.db, tenant="tenant-a", scopes=ALL_SCOPES)[1],
@@ -134,9 +181,11 @@ def api(settings: Settings, sandbox: Sandbox) -> Iterator[Api]:
         "a-upload": create_key(runtime.db, tenant="tenant-a", scopes=frozenset({Scope.UPLOAD}))[1],
     }
     app = create_app(runtime)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Api(client=client, runtime=runtime, worker=worker, keys=keys)
-    runtime.db.dispose()
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield Api(client=client, runtime=runtime, worker=worker, keys=keys)
+    finally:
+        runtime.db.dispose()
 
 
 ALL_SCOPES = frozenset({Scope.UPLOAD, Scope.READ})

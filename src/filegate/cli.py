@@ -4,25 +4,40 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 import typer
 import uvicorn
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from filegate import __version__
 from filegate.config import Settings, load_settings
 from filegate.db import migrate as migrations
 from filegate.db.engine import Database
-from filegate.domain import InspectionPolicy
+from filegate.db.repository import Jobs
+from filegate.domain import InspectionPolicy, JobKind, JobState, new_id
 from filegate.errors import FilegateError
 from filegate.inspect.pipeline import inspect_file
 from filegate.inspect.sandbox import Sandbox, SandboxLimits
-from filegate.jobs.worker import InspectionWorker
+from filegate.jobs.queue import SCHEDULED, HueyQueue, make_huey
+from filegate.jobs.status import job_status
+from filegate.jobs.worker import Worker, build_worker
 from filegate.logs import configure_logging
+from filegate.services import imports as import_service
 from filegate.services import keys as key_service
+from filegate.services import webhooks as webhook_service
 from filegate.services.inspection import Inspector, RunJob
 from filegate.services.runtime import Runtime, scanner_config
 from filegate.storage.local import LocalStorage
@@ -38,6 +53,12 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+jobs_app = typer.Typer(
+    help="Background jobs: status, and running a schedule now.", no_args_is_help=True
+)
+app.add_typer(jobs_app, name="jobs")
+webhooks_app = typer.Typer(help="Add, list and remove webhook endpoints.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 
 ConfigOption = Annotated[
     Path | None,
@@ -98,9 +119,7 @@ def _database(settings: Settings) -> Database:
     return Database(url)
 
 
-def build_runtime(
-    settings: Settings, run_job: RunJob | None = None
-) -> tuple[Runtime, InspectionWorker]:
+def build_runtime(settings: Settings, run_job: RunJob | None = None) -> tuple[Runtime, Worker]:
     """Wire the pieces; ``run_job`` defaults to a sandboxed inspector process."""
     warm_up = None
     db = Database(settings.resolved_database_url)
@@ -121,8 +140,9 @@ def build_runtime(
         scanner_required=settings.scanner_required,
         warm_up=warm_up,
     )
-    worker = InspectionWorker(db, storage, inspector, settings.worker_poll_seconds)
-    return Runtime(settings=settings, db=db, storage=storage, queue=worker), worker
+    queue = HueyQueue(make_huey(settings), settings)
+    worker = build_worker(settings, db, storage, queue, inspector)
+    return Runtime(settings=settings, db=db, storage=storage, queue=queue), worker
 
 
 def _announce_scanner(runtime: Runtime) -> None:
@@ -179,15 +199,61 @@ def serve(
 
 @app.command()
 def worker() -> None:
-    """Run inspections in this process (for API processes started with --no-embedded-worker)."""
+    """Run background jobs (inspections, promotions, webhooks, schedules) in this process."""
     settings = _settings()
     _database(settings).dispose()
-    runtime, inspection_worker = build_runtime(settings)
+    runtime, job_worker = build_runtime(settings)
     _announce_scanner(runtime)
-    try:
-        inspection_worker.run()
-    except KeyboardInterrupt:
-        inspection_worker.stop()
+    job_worker.run_forever()
+
+
+@jobs_app.command("status")
+def jobs_status(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object instead of a table.")
+    ] = False,
+) -> None:
+    """Queued, running and failed jobs per type, the oldest waiting job, recent failures."""
+    settings = _settings()
+    db = _database(settings)
+    queue = HueyQueue(make_huey(settings), settings)
+    report = job_status(db, queue)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(
+        f"{'job':<10} {'queued':>7} {'running':>8} {'failed':>7} {'done':>7}  oldest waiting"
+    )
+    for kind, row in report["jobs"].items():
+        oldest = row["oldest_waiting_seconds"]
+        typer.echo(
+            f"{kind:<10} {row['queued']:>7} {row['running']:>8} {row['failed']:>7} "
+            f"{row['done']:>7}  {'-' if oldest is None else f'{oldest:.0f} s'}"
+        )
+    typer.echo(f"broker: {report['broker_pending']} message(s) pending ({report['queue']})")
+    for failure in report["recent_failures"]:
+        typer.echo(f"failed: {failure['job']} {failure['subject']}: {failure['error']}")
+
+
+@jobs_app.command("run")
+def jobs_run(
+    kind: Annotated[str, typer.Argument(help="expire, reconcile, rescan or purge.")],
+) -> None:
+    """Run a scheduled job now, in this process, and print what it did."""
+    settings = _settings()
+    _database(settings).dispose()
+    if kind not in {k.value for k in SCHEDULED}:
+        typer.echo(f"error: choose one of {', '.join(k.value for k in SCHEDULED)}", err=True)
+        raise typer.Exit(2)
+    runtime, job_worker = build_runtime(settings)
+    job_kind = JobKind(kind)
+    slot = f"manual-{new_id()}"
+    job_worker.runner.fire_slot(job_kind, slot)
+    with runtime.db.session() as session:
+        job = Jobs(session).get(job_kind, slot)
+    typer.echo(f"{kind}: {job.outcome if job else 'not run'} ({job.state.value if job else '-'})")
+    if job is None or job.state is not JobState.DONE:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -263,6 +329,64 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) ->
     typer.echo(f"revoked {key_id}")
 
 
+@webhooks_app.command("add")
+def webhooks_add(
+    tenant: Annotated[str, typer.Option(help="The tenant whose events are sent.")],
+    url: Annotated[str, typer.Option(help="The receiver's http(s) URL.")],
+    events: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated: file.clean, file.rejected, upload.expired (all)."),
+    ] = None,
+) -> None:
+    """Add an endpoint. Its signing secret is printed once, alone on the last line of stdout."""
+    settings = _settings()
+    db = _database(settings)
+    try:
+        record, secret = webhook_service.create_endpoint(
+            db,
+            tenant=tenant,
+            url=url,
+            events=events,
+            allow_internal=settings.webhook_allow_internal,
+        )
+    except FilegateError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    kinds = ",".join(sorted(record.events))
+    typer.echo(f"added webhook {record.id} for tenant {record.tenant} ({kinds}) -> {record.url}")
+    typer.echo("signing secret (store it now):")
+    typer.echo(secret)
+
+
+@webhooks_app.command("list")
+def webhooks_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's endpoints.")] = None,
+) -> None:
+    """List endpoints (never their secrets) as JSON lines."""
+    db = _database(_settings())
+    for record in webhook_service.list_endpoints(db, tenant):
+        line = {
+            "id": record.id,
+            "tenant": record.tenant,
+            "url": record.url,
+            "events": sorted(record.events),
+            "created_at": record.created_at.isoformat(),
+        }
+        typer.echo(json.dumps(line))
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(
+    endpoint_id: Annotated[str, typer.Argument(help="The endpoint's id.")],
+) -> None:
+    """Remove an endpoint; its undelivered events are given up."""
+    db = _database(_settings())
+    if not webhook_service.remove_endpoint(db, endpoint_id):
+        typer.echo(f"error: No webhook endpoint with id {endpoint_id!r}.", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"removed {endpoint_id}")
+
+
 @app.command("inspect")
 def inspect_paths(
     paths: Annotated[list[Path], typer.Argument(help="Files to inspect.")],
@@ -301,6 +425,136 @@ def _inspect_one(path: Path, policy: InspectionPolicy) -> dict[str, object]:
         "detected_type": verdict.detected_type,
         "findings": [f.as_dict() for f in verdict.findings],
     }
+
+
+@app.command("import")
+def import_files(
+    source: Annotated[
+        Path, typer.Argument(help="A directory (imported recursively) or a CSV manifest.")
+    ],
+    tenant: Annotated[str, typer.Option(help="The tenant the files are imported for.")],
+    profile: Annotated[
+        str | None, typer.Option(help="Profile to judge by (setting: default_profile).")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait for the new files' verdicts.")
+    ] = True,
+    wait_seconds: Annotated[
+        float, typer.Option(min=0, help="The longest to wait for verdicts after the last copy.")
+    ] = 600.0,
+) -> None:
+    """Import a directory or a CSV manifest as uploads; print a summary, then its counts as JSON.
+
+    Exit 0 when no file failed, 1 when any did, 2 for a bad profile, tenant or source.
+    """
+    settings = _settings()
+    try:
+        policy = settings.profile(profile)
+        key_service.validate_tenant(tenant)
+        sources = import_service.read_sources(source)
+    except FilegateError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    _database(settings).dispose()
+    runtime, job_worker = build_runtime(settings)
+    importer = import_service.Importer(runtime.db, runtime.storage, runtime.queue, tenant, policy)
+    # Without a wait nothing needs inspecting here: the queued jobs go to the next worker.
+    embedded = _OnDemandWorker(runtime, job_worker, enabled=wait and settings.embedded_worker)
+    try:
+        summary = _import_all(importer, sources, embedded, wait_seconds if wait else 0.0)
+    finally:
+        embedded.stop()
+        runtime.db.dispose()
+    for line in summary.lines():
+        typer.echo(line)
+    typer.echo(json.dumps(summary.as_dict(), sort_keys=True))
+    raise typer.Exit(1 if summary.failed else 0)
+
+
+def _import_all(
+    importer: import_service.Importer,
+    sources: list[import_service.Source],
+    embedded: _OnDemandWorker,
+    wait_seconds: float,
+) -> import_service.Summary:
+    with _ImportProgress(len(sources)) as progress:
+
+        def file_done(result: import_service.FileResult) -> None:
+            progress.file_done(result)
+            embedded.file_done(result)
+
+        tally = import_service.import_all(importer, sources, file_done)
+        return import_service.await_verdicts(
+            importer.db, tally, timeout=wait_seconds, on_progress=progress.verdicts
+        )
+
+
+class _OnDemandWorker:
+    """The embedded worker, started by the first new file: a run that finds nothing new to
+    inspect does not pay for the inspector's start-up."""
+
+    def __init__(self, runtime: Runtime, worker: Worker, *, enabled: bool) -> None:
+        self._runtime, self._worker, self._enabled = runtime, worker, enabled
+        self._started = False
+
+    def file_done(self, result: import_service.FileResult) -> None:
+        if (
+            self._enabled
+            and not self._started
+            and result.outcome is import_service.Outcome.IMPORTED
+        ):
+            _announce_scanner(self._runtime)
+            self._worker.start()
+            self._started = True
+
+    def stop(self) -> None:
+        if self._started:
+            self._worker.stop()
+
+
+class _ImportProgress:
+    """A progress bar on stderr when it is a terminal; otherwise nothing (the log has each file)."""
+
+    def __init__(self, total: int) -> None:
+        self._total = total
+        self._bar: Progress | None = None
+        self._copying = self._inspecting = TaskID(0)
+        self._restore: list[tuple[logging.StreamHandler[Any], Any]] = []
+
+    def __enter__(self) -> _ImportProgress:
+        if not sys.stderr.isatty():
+            return self
+        self._bar = Progress(
+            TextColumn("{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self._copying = self._bar.add_task("importing", total=self._total)
+        self._inspecting = self._bar.add_task("inspecting", total=None, visible=False)
+        self._bar.start()
+        # The bar now owns a proxy for stderr; log lines written through it print above the bar.
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler):
+                old = handler.setStream(sys.stderr)
+                if old is not None:
+                    self._restore.append((handler, old))
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for handler, stream in self._restore:
+            handler.setStream(stream)
+        if self._bar is not None:
+            self._bar.stop()
+
+    def file_done(self, _: import_service.FileResult) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._copying)
+
+    def verdicts(self, done: int, total: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._inspecting, completed=done, total=total, visible=True)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from huey import crontab as huey_crontab
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -145,6 +146,44 @@ def builtin_profiles() -> dict[str, Profile]:
     }
 
 
+def parse_cron(expression: str) -> tuple[str, str, str, str, str]:
+    """Split a five-field cron expression (minute hour day month weekday) and check each field."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError("use five cron fields: minute hour day-of-month month day-of-week")
+    minute, hour, day, month, weekday = fields
+    try:
+        huey_crontab(minute, hour, day, month, weekday, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"not a valid cron expression: {exc}") from None
+    return minute, hour, day, month, weekday
+
+
+class Schedules(BaseModel):
+    """When the periodic jobs run (cron, UTC); an empty string turns one off.
+
+    Each is safe to fire twice or on two workers at once: a run is keyed by its minute.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Unfinished tus uploads past Upload-Expires: bytes and row removed, upload.expired sent.
+    expire: str = "*/15 * * * *"
+    # Storage against the database: orphans both ways, reported and fixed.
+    reconcile: str = "17 * * * *"
+    # Quarantined files whose job was lost or whose scanner was down are queued again.
+    rescan: str = "* * * * *"
+    # Rejected files older than rejected_retention_seconds are deleted.
+    purge: str = "43 3 * * *"
+
+    @field_validator("expire", "reconcile", "rescan", "purge")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if value.strip():
+            parse_cron(value)
+        return value.strip()
+
+
 class _FileAndEnv(BaseSettings):
     """Sources in precedence order: init arguments, FILEGATE_* variables, the TOML file."""
 
@@ -183,7 +222,30 @@ class Settings(_FileAndEnv):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     embedded_worker: bool = True
-    worker_poll_seconds: float = Field(default=2.0, gt=0)
+    # The job queue: empty = a SQLite file in data_dir (queue.db); or redis://host:port/db.
+    queue_url: str = ""
+    # Separates several filegate installations on one Redis (the key prefix).
+    queue_name: str = Field(default="filegate", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # Threads per worker process; inspections share one sandbox child, so more threads mainly
+    # keep webhook deliveries and schedules from waiting behind a long inspection.
+    worker_threads: int = Field(default=2, ge=1, le=32)
+    # How often an idle worker polls a SQLite queue (Redis wakes workers at once).
+    worker_poll_seconds: float = Field(default=0.25, gt=0, le=10)
+    # A job held longer than this is taken to have died with its worker and is run again.
+    job_lease_seconds: float = Field(default=300.0, ge=1)
+    # A failed inspect or promote job runs again after this, doubling each time (3 and 5 tries).
+    job_retry_seconds: float = Field(default=5.0, gt=0)
+    schedules: Schedules = Field(default_factory=Schedules)
+    # Rejected files (kept in quarantine for review) are purged this long after their verdict.
+    rejected_retention_seconds: int = Field(default=30 * 24 * 3600, ge=0)
+    # Objects without a row are only orphans once older than this (an upload may be mid-commit).
+    reconcile_grace_seconds: int = Field(default=3600, ge=0)
+    # Webhooks: per-attempt timeout, attempts before giving up, and the backoff base (doubles).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=30)
+    webhook_retry_seconds: float = Field(default=30.0, gt=0)
+    # Allow webhook targets on loopback / private / link-local addresses (off: SSRF guard).
+    webhook_allow_internal: bool = False
     # A client that sends nothing for this long is cut off, so slow-loris uploads free their slot.
     upload_read_timeout: float = Field(default=60.0, gt=0)
     # Multipart part headers are tiny in real life; a cap stops header-flood memory growth.
@@ -211,6 +273,10 @@ class Settings(_FileAndEnv):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'filegate.db'}"
+
+    @property
+    def resolved_queue_url(self) -> str:
+        return self.queue_url or f"sqlite:///{self.data_dir / 'queue.db'}"
 
     @property
     def resolved_storage_dir(self) -> Path:
@@ -244,6 +310,7 @@ class _Outline(_FileAndEnv):
     database_url: Any = ""
     clamd_url: Any = ""
     scanner_required: Any = False
+    queue_url: Any = ""
 
 
 # pydantic-settings builds sources from the class, so the chosen file travels through here;
@@ -321,6 +388,13 @@ def semantic_problems(outline: _Outline, source: Path | None) -> list[ConfigProb
     if url and not str(url).startswith(("sqlite", "postgresql")):
         problems.append(
             ConfigProblem(f"{where}database_url", "only sqlite:// and postgresql:// are supported")
+        )
+    queue = outline.queue_url
+    if queue and not str(queue).startswith(("sqlite:///", "redis://", "rediss://")):
+        problems.append(
+            ConfigProblem(
+                f"{where}queue_url", "use sqlite:///path/to/queue.db or redis://host:port/db"
+            )
         )
     return problems
 

@@ -190,6 +190,8 @@ class UploadState(enum.StrEnum):
     RECEIVING = "receiving"
     COMPLETE = "complete"
     TERMINATED = "terminated"
+    # Past Upload-Expires without finishing: the expire job removes the bytes, then the row.
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,3 +220,73 @@ class UploadRecord:
     @property
     def is_partial(self) -> bool:
         return self.concat == "partial"
+
+
+class JobKind(enum.StrEnum):
+    """Background jobs. Per-file jobs are keyed (kind, file id); schedules (kind, minute)."""
+
+    INSPECT = "inspect"
+    PROMOTE = "promote"
+    DELIVER = "deliver"
+    EXPIRE = "expire"
+    RECONCILE = "reconcile"
+    RESCAN = "rescan"
+    PURGE = "purge"
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One row of the job ledger: what should run, what is running, what happened."""
+
+    id: str
+    kind: JobKind
+    subject: str
+    state: JobState
+    attempts: int
+    run_after: datetime
+    enqueued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    outcome: str | None
+    error: str | None
+
+
+class EventType(enum.StrEnum):
+    """Webhook event types (Standard Webhooks ``type`` field)."""
+
+    FILE_CLEAN = "file.clean"
+    FILE_REJECTED = "file.rejected"
+    UPLOAD_EXPIRED = "upload.expired"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEndpointRecord:
+    id: str
+    tenant: str
+    url: str
+    events: frozenset[EventType]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEventRecord:
+    """One event for one endpoint; ``id`` is the ``webhook-id`` and never changes on retry."""
+
+    id: str
+    endpoint_id: str
+    tenant: str
+    type: EventType
+    subject: str
+    payload: Mapping[str, object]
+    state: str
+    attempts: int
+    last_status: int | None
+    created_at: datetime
+    delivered_at: datetime | None

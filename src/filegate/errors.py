@@ -62,6 +62,10 @@ class ErrorCode(enum.StrEnum):
     # configuration and keys (CLI)
     CONFIG_INVALID = "config_invalid"
     KEY_NOT_FOUND = "key_not_found"
+    # webhooks
+    WEBHOOK_URL_INVALID = "webhook_url_invalid"
+    WEBHOOK_NOT_FOUND = "webhook_not_found"
+    WEBHOOK_LIMIT_REACHED = "webhook_limit_reached"
 
 
 class FilegateError(Exception):

@@ -15,6 +15,20 @@ REJECTIONS = Counter(
     "filegate_rejection_findings_total", "Findings that rejected a file, by code.", ["code"]
 )
 JOB_FAILURES = Counter("filegate_job_failures_total", "Jobs that raised, by job.", ["job"])
+JOB_RUNS = Counter(
+    "filegate_job_runs_total", "Finished jobs by job and outcome.", ["job", "outcome"]
+)
+WEBHOOK_DELIVERIES = Counter(
+    "filegate_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome (delivered, http_5xx, timeout, target_refused, ...).",
+    ["outcome"],
+)
+JOB_SECONDS = Histogram(
+    "filegate_job_seconds",
+    "Wall time of one job run, by job.",
+    ["job"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 INSPECTION_SECONDS = Histogram(
     "filegate_inspection_seconds",
     "Wall time of one inspection job.",

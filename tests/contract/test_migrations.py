@@ -119,6 +119,7 @@ def test_upgrading_at_head_keeps_existing_rows(database_url: str) -> None:
         "created_at": now,
         "updated_at": now,
         "inspected_at": now,
+        "verdict": None,
     }
     api_keys, files = Base.metadata.tables["api_keys"], Base.metadata.tables["files"]
     engine = make_engine(database_url)

@@ -257,6 +257,15 @@ def test_keys_lists_only_committed_objects_per_area(storage: Storage) -> None:
     pending.abort()
 
 
+def test_modified_is_the_write_time_and_missing_objects_fail(storage: Storage) -> None:
+    before = time.time()
+    key = new_id()
+    put(storage, Q, key, b"x")
+    assert before - 5 <= storage.modified(Q, key) <= time.time() + 5
+    with raises_storage_error():
+        storage.modified(C, key)
+
+
 def test_local_path_is_none_or_the_object(storage: Storage) -> None:
     key = new_id()
     assert storage.local_path(Q, key) is None

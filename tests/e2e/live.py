@@ -68,8 +68,10 @@ class LiveServer:
         *,
         data_dir: Path | None = None,
         name: str = "server",
+        embedded_worker: bool = True,
     ) -> None:
         self.root = root
+        self.embedded_worker = embedded_worker
         self.database_url = database_url
         self.data_dir = data_dir or root / "var"
         self.log_path = root / f"{name}.log"
@@ -186,15 +188,7 @@ class LiveServer:
         return "\n".join(text.splitlines()[-lines:])
 
     def log_events(self) -> list[dict[str, Any]]:
-        """The JSON log lines so far (the startup banner and other plain lines are skipped)."""
-        events = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                try:
-                    events.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # a line still being written
-        return events
+        return json_log_events(self.log_path)
 
     def leftovers(self) -> list[str]:
         """Every stored entry except the (empty) per-area temp dirs: should be none at rest."""
@@ -235,7 +229,7 @@ class LiveServer:
                 "serve",
                 "--port",
                 str(self.port),
-                "--embedded-worker",
+                "--embedded-worker" if self.embedded_worker else "--no-embedded-worker",
             ],
             env=self.env,
             cwd=self.root,
@@ -263,6 +257,97 @@ class LiveServer:
             if name == field:
                 return int(value.split()[0])
         raise RuntimeError(f"{field} is not in /proc/{self.pid}/status")
+
+
+def json_log_events(path: Path) -> list[dict[str, Any]]:
+    """The JSON log lines so far (the startup banner and other plain lines are skipped)."""
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line still being written
+    return events
+
+
+class WorkerProcess:
+    """``filegate worker`` on a server's data dir, database and queue; a context manager."""
+
+    def __init__(self, server: LiveServer, name: str, env: Mapping[str, str] | None = None) -> None:
+        self.root = server.root
+        self.env = {**server.env, **(env or {})}
+        self.log_path = server.root / f"{name}.log"
+        self.name = name
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        self._log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "filegate", "worker"],
+            env=self.env,
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def wait_started(self, timeout: float = START_TIMEOUT * 2) -> WorkerProcess:
+        wait_for(
+            lambda: any(e.get("event") == "worker.started" for e in self.log_events()),
+            timeout,
+            f"{self.name} to start",
+        )
+        return self
+
+    def wait_exit(self, timeout: float) -> int | None:
+        if self._process is None:
+            return None
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(STOP_TIMEOUT)
+        self._close()
+
+    def stop(self) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)  # huey: finish the running job, then exit
+            try:
+                process.wait(STOP_TIMEOUT * 3)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._close()
+
+    def _close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_events(self) -> list[dict[str, Any]]:
+        return json_log_events(self.log_path)
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
 
 def _clean_environ() -> dict[str, str]:

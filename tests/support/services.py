@@ -18,6 +18,13 @@ def postgres_admin_url() -> str:
     return os.environ.get("FILEGATE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 
 
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_url() -> str:
+    return os.environ.get("FILEGATE_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+
+
 def require_service(name: str, target: str, probe: Callable[[str], None]) -> None:
     """Run ``probe(target)``; when it fails, skip with the reason, or fail if CI is set."""
     try:

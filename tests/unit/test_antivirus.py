@@ -13,7 +13,7 @@ from filegate.domain import FileState, InspectionPolicy
 from filegate.inspect import antivirus
 from filegate.inspect.base import Job
 from filegate.inspect.sandbox import Sandbox
-from filegate.services.inspection import Inspector, RetryLater, inspect_quarantined
+from filegate.services.inspection import Inspector, inspect_job
 from tests.conftest import Api
 from tests.support.clamd import EICAR, SIGNATURE
 
@@ -87,20 +87,21 @@ def test_infected_upload_is_rejected(
     api: Api, sandbox: Sandbox, clamd: antivirus.ScannerConfig
 ) -> None:
     file_id = api.upload(EICAR, "eicar.txt").json()["id"]
-    state = inspect_quarantined(
-        api.runtime.db, api.runtime.storage, _inspector(api, sandbox, clamd), file_id
-    )
-    assert state is FileState.REJECTED
+    runtime = api.runtime
+    inspector = _inspector(api, sandbox, clamd)
+    outcome = inspect_job(runtime.db, runtime.storage, runtime.queue, inspector, file_id)
+    assert outcome == FileState.REJECTED.value
+    api.inspect()  # the promote job
     record = api.client.get(f"/v1/files/{file_id}", headers=api.auth()).json()
     assert "malware_found" in [f["code"] for f in record["findings"]]
 
 
 def test_required_scanner_down_keeps_the_file_quarantined(api: Api, sandbox: Sandbox) -> None:
     file_id = api.upload(b"just text\n", "note.txt").json()["id"]
-    with pytest.raises(RetryLater):
-        inspect_quarantined(
-            api.runtime.db, api.runtime.storage, _inspector(api, sandbox, UNREACHABLE), file_id
-        )
+    runtime = api.runtime
+    inspector = _inspector(api, sandbox, UNREACHABLE)
+    outcome = inspect_job(runtime.db, runtime.storage, runtime.queue, inspector, file_id)
+    assert outcome == "waiting_for_scanner"
     record = api.client.get(f"/v1/files/{file_id}", headers=api.auth()).json()
     assert record["state"] == "quarantined"
     assert [f["code"] for f in record["findings"]] == ["scanner_unavailable"]

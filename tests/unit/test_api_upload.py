@@ -54,7 +54,7 @@ def test_multipart_upload_is_accepted_then_inspected(api: Api) -> None:
     assert body["state"] == "quarantined"
     assert body["size"] == len(data)
     assert body["tenant"] == "tenant-a"
-    assert api.inspect() == 1
+    assert api.inspect() == 2  # inspect, then promote
     after = api.client.get(f"/v1/files/{body['id']}", headers=api.auth()).json()
     assert after["state"] == "clean"
     assert after["detected_type"] == "image/png"

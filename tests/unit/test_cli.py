@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import subprocess
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import structlog
 from typer.testing import CliRunner, Result
 
 from filegate import __version__
@@ -25,33 +23,9 @@ from filegate.errors import ErrorCode, FilegateError
 from filegate.services.keys import authenticate, create_key, hash_key, list_keys
 from tests.support.samples import HTML, png
 
+pytestmark = pytest.mark.usefixtures("keep_logging")
+
 KEY_LINE = re.compile(r"^fgk_[A-Za-z0-9_-]{43}$")
-
-
-@pytest.fixture(autouse=True)
-def keep_logging() -> Iterator[None]:
-    """Commands configure logging onto the runner's stderr, which is closed once they return."""
-    config = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    structlog.configure(**config)
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A temporary SQLite install, with nothing from the caller's environment or directory."""
-    for name in list(os.environ):
-        if name.startswith("FILEGATE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    data_dir = tmp_path / "var"
-    return {
-        "FILEGATE_DATA_DIR": str(data_dir),
-        "FILEGATE_DATABASE_URL": f"sqlite:///{data_dir / 'filegate.db'}",
-    }
 
 
 @pytest.fixture

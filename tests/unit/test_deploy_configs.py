@@ -24,3 +24,4 @@ def test_deploy_config_is_valid_and_requires_the_scanner(
     assert settings.clamd_url.startswith(("tcp://", "unix://"))
     assert settings.resolved_database_url.startswith("postgresql")
     assert not settings.embedded_worker
+    assert settings.resolved_queue_url.startswith("redis://")

@@ -831,7 +831,7 @@ def test_completed_upload_becomes_a_clean_downloadable_file(api: Api) -> None:
     assert record.json()["size"] == len(TEXT)
     assert record.json()["sha256"] == hashlib.sha256(TEXT).hexdigest()
     assert record.json()["name"] == "notes.txt"
-    assert api.inspect() == 1
+    assert api.inspect() == 2  # inspect, then promote
     after = api.client.get(f"/v1/files/{upload_id}", headers=api.auth()).json()
     assert after["state"] == "clean", after
     content = api.client.get(f"/v1/files/{upload_id}/content", headers=api.auth())

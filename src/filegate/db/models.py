@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Index, MetaData, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Named constraints keep migrations identical on SQLite and PostgreSQL.
@@ -61,6 +72,8 @@ class FileRow(Base):
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
     inspected_at: Mapped[datetime | None] = mapped_column()
+    # The inspection's verdict while it waits for the promote job (state is still quarantined).
+    verdict: Mapped[str | None] = mapped_column(String(16))
 
 
 class ApiKeyRow(Base):
@@ -96,3 +109,79 @@ class UploadRow(Base):
     expires_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
+
+
+class JobRow(Base):
+    """The job ledger: one row per (kind, subject); the queue engine only carries the trigger.
+
+    Written in the same transaction as the change that asks for the job, so a job can never be
+    lost between a commit and the broker; a sweep re-sends what the broker lost.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("kind", "subject", name="uq_jobs_kind_subject"),
+        Index("ix_jobs_state_run_after", "state", "run_after"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    run_after: Mapped[datetime] = mapped_column()
+    enqueued_at: Mapped[datetime] = mapped_column()
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(1024))
+
+
+class WebhookEndpointRow(Base):
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    # "whsec_" + base64: the Standard Webhooks secret format.
+    secret: Mapped[str] = mapped_column(String(128))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column()
+    deleted_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebhookEventRow(Base):
+    """One event for one endpoint: the outbox row its deliveries are retried from."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "type", "subject", name="uq_webhook_events_endpoint_id"),
+        Index("ix_webhook_events_state", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(String(26))
+    tenant: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(26))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+
+class ImportRow(Base):
+    """The bulk-import journal: a source file (path + sha256) imported once per tenant."""
+
+    __tablename__ = "imports"
+    __table_args__ = (UniqueConstraint("tenant", "source", "sha256", name="uq_imports_tenant"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(2048))
+    sha256: Mapped[str] = mapped_column(String(64))
+    file_id: Mapped[str] = mapped_column(String(26))
+    created_at: Mapped[datetime] = mapped_column()

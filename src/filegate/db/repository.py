@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from filegate.db.models import ApiKeyRow, FileRow, UploadRow
+from filegate.db.models import (
+    ApiKeyRow,
+    FileRow,
+    ImportRow,
+    JobRow,
+    UploadRow,
+    WebhookEndpointRow,
+    WebhookEventRow,
+)
 from filegate.domain import (
     ApiKeyRecord,
+    EventType,
     FileRecord,
     FileState,
     Finding,
+    JobKind,
+    JobRecord,
+    JobState,
     Scope,
     UploadRecord,
     UploadState,
+    WebhookEndpointRecord,
+    WebhookEventRecord,
+    new_id,
     utcnow,
 )
 
@@ -90,7 +107,7 @@ class Files:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def decide(
+    def record_verdict(
         self,
         file_id: str,
         *,
@@ -100,13 +117,14 @@ class Files:
         size: int | None = None,
         sha256: str | None = None,
     ) -> bool:
-        """Move a quarantined file to its verdict; False if another worker got there first.
+        """Store an inspection's verdict for the promote job; False if one is already stored.
 
-        ``size`` and ``sha256`` change when a sanitised copy replaces the upload.
+        The file stays quarantined until ``promote``. ``size`` and ``sha256`` change when a
+        sanitised copy replaces the upload.
         """
         now = utcnow()
         values: dict[str, object] = {
-            "state": state.value,
+            "verdict": state.value,
             "findings": [f.as_dict() for f in findings],
             "detected_type": detected_type,
             "inspected_at": now,
@@ -116,10 +134,91 @@ class Files:
             values.update(size=size, sha256=sha256)
         result = self.session.execute(
             update(FileRow)
-            .where(FileRow.id == file_id, FileRow.state == FileState.QUARANTINED.value)
+            .where(
+                FileRow.id == file_id,
+                FileRow.state == FileState.QUARANTINED.value,
+                FileRow.verdict.is_(None),
+            )
             .values(**values)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def verdict(self, file_id: str) -> FileState | None:
+        value = self.session.scalar(select(FileRow.verdict).where(FileRow.id == file_id))
+        return FileState(value) if value else None
+
+    def promote(self, file_id: str) -> bool:
+        """Move a quarantined file to its stored verdict; False if done already (or no verdict)."""
+        result = self.session.execute(
+            update(FileRow)
+            .where(
+                FileRow.id == file_id,
+                FileRow.state == FileState.QUARANTINED.value,
+                FileRow.verdict.is_not(None),
+            )
+            .values(state=FileRow.verdict, updated_at=utcnow())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def mark_lost(self, file_id: str, finding: Finding) -> bool:
+        """A clean file whose bytes are gone from storage: reject it rather than serve a 503."""
+        result = self.session.execute(
+            update(FileRow)
+            .where(FileRow.id == file_id, FileRow.state == FileState.CLEAN.value)
+            .values(
+                state=FileState.REJECTED.value,
+                verdict=FileState.REJECTED.value,
+                findings=FileRow.findings,
+                updated_at=utcnow(),
+            )
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            row = self.session.get(FileRow, file_id)
+            if row is not None:
+                row.findings = [*row.findings, finding.as_dict()]
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def purge(self, file_id: str) -> bool:
+        """Delete a rejected file's row (its bytes go first); guarded by its state."""
+        result = self.session.execute(
+            delete(FileRow).where(FileRow.id == file_id, FileRow.state == FileState.REJECTED.value)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def rejected_before(self, cutoff: datetime, limit: int) -> list[str]:
+        query = (
+            select(FileRow.id)
+            .where(FileRow.state == FileState.REJECTED.value, FileRow.updated_at < cutoff)
+            .order_by(FileRow.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
+
+    def states(self, ids: Collection[str]) -> dict[str, FileState]:
+        """The state of each id that has a row (for reconciliation)."""
+        if not ids:
+            return {}
+        query = select(FileRow.id, FileRow.state).where(FileRow.id.in_(list(ids)))
+        return {row.id: FileState(row.state) for row in self.session.execute(query)}
+
+    def ids_in_state(self, state: FileState, after: str, limit: int) -> list[str]:
+        query = (
+            select(FileRow.id)
+            .where(FileRow.state == state.value, FileRow.id > after)
+            .order_by(FileRow.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
+
+    def waiting(self, limit: int) -> list[tuple[str, bool]]:
+        """Quarantined files as (id, has a verdict): each needs an inspect or a promote job."""
+        query = (
+            select(FileRow.id, FileRow.verdict)
+            .where(FileRow.state == FileState.QUARANTINED.value)
+            .order_by(FileRow.id)
+            .limit(limit)
+        )
+        return [(row.id, row.verdict is not None) for row in self.session.execute(query)]
 
     def note_findings(self, file_id: str, findings: Sequence[Finding]) -> None:
         """Show why a file is still quarantined (e.g. the scanner is down) without deciding."""
@@ -128,12 +227,6 @@ class Files:
             .where(FileRow.id == file_id, FileRow.state == FileState.QUARANTINED.value)
             .values(findings=[f.as_dict() for f in findings], updated_at=utcnow())
         )
-
-    def quarantined_ids(self, limit: int, exclude: Collection[str] = ()) -> list[str]:
-        query = select(FileRow.id).where(FileRow.state == FileState.QUARANTINED.value)
-        if exclude:
-            query = query.where(FileRow.id.not_in(list(exclude)))
-        return list(self.session.scalars(query.order_by(FileRow.id).limit(limit)))
 
 
 def _key_record(row: ApiKeyRow) -> ApiKeyRecord:
@@ -288,3 +381,457 @@ class Uploads:
             UploadRow.state == UploadState.RECEIVING.value,
         )
         return [_upload_record(row) for row in self.session.scalars(query)]
+
+    def expired(self, now: datetime, limit: int) -> list[UploadRecord]:
+        """Unfinished uploads past their ``Upload-Expires``."""
+        query = (
+            select(UploadRow)
+            .where(UploadRow.state == UploadState.RECEIVING.value, UploadRow.expires_at < now)
+            .order_by(UploadRow.expires_at)
+            .limit(limit)
+        )
+        return [_upload_record(row) for row in self.session.scalars(query)]
+
+    def expire(self, upload_id: str, now: datetime) -> bool:
+        """Mark an unfinished upload expired, guarded by its state and expiry time."""
+        result = self.session.execute(
+            update(UploadRow)
+            .where(
+                UploadRow.id == upload_id,
+                UploadRow.state == UploadState.RECEIVING.value,
+                UploadRow.expires_at < now,
+            )
+            .values(state=UploadState.EXPIRED.value, updated_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def remove(self, upload_id: str, states: Collection[UploadState]) -> bool:
+        result = self.session.execute(
+            delete(UploadRow).where(
+                UploadRow.id == upload_id, UploadRow.state.in_([s.value for s in states])
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def in_states(self, states: Collection[UploadState], limit: int) -> list[str]:
+        query = (
+            select(UploadRow.id)
+            .where(UploadRow.state.in_([s.value for s in states]))
+            .order_by(UploadRow.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
+
+    def existing(self, ids: Collection[str]) -> dict[str, UploadState]:
+        if not ids:
+            return {}
+        query = select(UploadRow.id, UploadRow.state).where(UploadRow.id.in_(list(ids)))
+        return {row.id: UploadState(row.state) for row in self.session.execute(query)}
+
+
+def _job_record(row: JobRow) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        kind=JobKind(row.kind),
+        subject=row.subject,
+        state=JobState(row.state),
+        attempts=row.attempts,
+        run_after=row.run_after,
+        enqueued_at=row.enqueued_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        outcome=row.outcome,
+        error=row.error,
+    )
+
+
+class Jobs:
+    """The job ledger. Every transition is a guarded UPDATE, so two workers cannot both win."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def want(
+        self, kind: JobKind, subject: str, *, run_after: datetime | None = None
+    ) -> JobRecord | None:
+        """Ask for (kind, subject) to run, in the caller's transaction.
+
+        Returns the job to dispatch after the commit, or None when it is already queued or
+        running (one trigger is enough). A finished job is queued again: the handlers are
+        idempotent and decide from the current state what, if anything, is left to do.
+        """
+        now = utcnow()
+        when = run_after or now
+        row = JobRow(
+            id=new_id(),
+            kind=kind.value,
+            subject=subject,
+            state=JobState.QUEUED.value,
+            attempts=0,
+            run_after=when,
+            enqueued_at=now,
+        )
+        try:
+            with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:
+            result = self.session.execute(
+                update(JobRow)
+                .where(
+                    JobRow.kind == kind.value,
+                    JobRow.subject == subject,
+                    JobRow.state.in_([JobState.DONE.value, JobState.FAILED.value]),
+                )
+                .values(
+                    state=JobState.QUEUED.value,
+                    attempts=0,
+                    run_after=when,
+                    enqueued_at=now,
+                    outcome=None,
+                    error=None,
+                )
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return None
+        found = self.get(kind, subject)
+        return found if found is not None and found.state is JobState.QUEUED else None
+
+    def start_once(self, kind: JobKind, subject: str) -> JobRecord | None:
+        """Insert a job already running (a schedule slot); None if it exists in any state."""
+        now = utcnow()
+        row = JobRow(
+            id=new_id(),
+            kind=kind.value,
+            subject=subject,
+            state=JobState.RUNNING.value,
+            attempts=1,
+            run_after=now,
+            enqueued_at=now,
+            started_at=now,
+        )
+        try:
+            with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:
+            return None
+        return _job_record(row)
+
+    def get(self, kind: JobKind, subject: str) -> JobRecord | None:
+        query = select(JobRow).where(JobRow.kind == kind.value, JobRow.subject == subject)
+        row = self.session.scalars(query).one_or_none()
+        if row is not None:
+            self.session.refresh(row)
+        return _job_record(row) if row else None
+
+    def claim(self, kind: JobKind, subject: str, lease: timedelta) -> JobRecord | None:
+        """Take a job that is due, or whose runner has held it longer than ``lease`` (crashed)."""
+        now = utcnow()
+        result = self.session.execute(
+            update(JobRow)
+            .where(
+                JobRow.kind == kind.value,
+                JobRow.subject == subject,
+                or_(
+                    and_(JobRow.state == JobState.QUEUED.value, JobRow.run_after <= now),
+                    and_(JobRow.state == JobState.RUNNING.value, JobRow.started_at < now - lease),
+                ),
+            )
+            .values(
+                state=JobState.RUNNING.value,
+                started_at=now,
+                finished_at=None,
+                attempts=JobRow.attempts + 1,
+            )
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        return self.get(kind, subject)
+
+    def finish(self, job_id: str, started_at: datetime | None, outcome: str) -> bool:
+        """Mark done; guarded by the claim's start time so a runner that lost its lease can't."""
+        return self._end(job_id, started_at, state=JobState.DONE, outcome=outcome, error=None)
+
+    def fail(
+        self, job_id: str, started_at: datetime | None, error: str, retry_at: datetime | None
+    ) -> bool:
+        """Queue again at ``retry_at``, or (None) give up: the job stays visible as failed."""
+        if retry_at is None:
+            return self._end(job_id, started_at, state=JobState.FAILED, outcome=None, error=error)
+        result = self.session.execute(
+            update(JobRow)
+            .where(
+                JobRow.id == job_id,
+                JobRow.state == JobState.RUNNING.value,
+                JobRow.started_at == started_at,
+            )
+            .values(state=JobState.QUEUED.value, run_after=retry_at, error=error[:1024])
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _end(
+        self,
+        job_id: str,
+        started_at: datetime | None,
+        *,
+        state: JobState,
+        outcome: str | None,
+        error: str | None,
+    ) -> bool:
+        result = self.session.execute(
+            update(JobRow)
+            .where(
+                JobRow.id == job_id,
+                JobRow.state == JobState.RUNNING.value,
+                JobRow.started_at == started_at,
+            )
+            .values(
+                state=state.value,
+                finished_at=utcnow(),
+                outcome=outcome,
+                error=error[:1024] if error else None,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def stalled(self, now: datetime, lease: timedelta, limit: int) -> list[JobRecord]:
+        """Jobs whose trigger was lost: queued and overdue by a lease, or running past it."""
+        query = (
+            select(JobRow)
+            .where(
+                or_(
+                    and_(JobRow.state == JobState.QUEUED.value, JobRow.run_after < now - lease),
+                    and_(JobRow.state == JobState.RUNNING.value, JobRow.started_at < now - lease),
+                )
+            )
+            .order_by(JobRow.run_after)
+            .limit(limit)
+        )
+        return [_job_record(row) for row in self.session.scalars(query)]
+
+    def active(self, kind: JobKind, subjects: Collection[str]) -> set[str]:
+        """Which of ``subjects`` have a queued or running job of ``kind``."""
+        if not subjects:
+            return set()
+        query = select(JobRow.subject).where(
+            JobRow.kind == kind.value,
+            JobRow.subject.in_(list(subjects)),
+            JobRow.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+        )
+        return set(self.session.scalars(query))
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        query = select(JobRow.kind, JobRow.state, func.count()).group_by(JobRow.kind, JobRow.state)
+        return {(kind, state): count for kind, state, count in self.session.execute(query)}
+
+    def oldest_waiting(self, now: datetime) -> dict[str, datetime]:
+        """Per kind, the enqueue time of the oldest job that is due and not yet started."""
+        query = (
+            select(JobRow.kind, func.min(JobRow.enqueued_at))
+            .where(JobRow.state == JobState.QUEUED.value, JobRow.run_after <= now)
+            .group_by(JobRow.kind)
+        )
+        return {str(kind): when for kind, when in self.session.execute(query)}
+
+    def recent_failures(self, limit: int) -> list[JobRecord]:
+        query = (
+            select(JobRow)
+            .where(JobRow.state == JobState.FAILED.value)
+            .order_by(JobRow.finished_at.desc())
+            .limit(limit)
+        )
+        return [_job_record(row) for row in self.session.scalars(query)]
+
+    def forget_finished(self, cutoff: datetime, kinds: Iterable[JobKind]) -> int:
+        """Drop finished ledger rows of ``kinds`` older than ``cutoff`` (schedule slots pile up)."""
+        result = self.session.execute(
+            delete(JobRow).where(
+                JobRow.state == JobState.DONE.value,
+                JobRow.kind.in_([k.value for k in kinds]),
+                JobRow.finished_at < cutoff,
+            )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _endpoint_record(row: WebhookEndpointRow) -> WebhookEndpointRecord:
+    return WebhookEndpointRecord(
+        id=row.id,
+        tenant=row.tenant,
+        url=row.url,
+        events=frozenset(EventType(e) for e in row.events),
+        created_at=row.created_at,
+    )
+
+
+class WebhookEndpoints:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, record: WebhookEndpointRecord, secret: str) -> None:
+        self.session.add(
+            WebhookEndpointRow(
+                id=record.id,
+                tenant=record.tenant,
+                url=record.url,
+                secret=secret,
+                events=sorted(e.value for e in record.events),
+                created_at=record.created_at,
+            )
+        )
+
+    def active(self, tenant: str | None = None) -> list[WebhookEndpointRecord]:
+        query = select(WebhookEndpointRow).where(WebhookEndpointRow.deleted_at.is_(None))
+        if tenant is not None:
+            query = query.where(WebhookEndpointRow.tenant == tenant)
+        return [_endpoint_record(r) for r in self.session.scalars(query.order_by("id"))]
+
+    def get(self, endpoint_id: str, tenant: str | None = None) -> WebhookEndpointRecord | None:
+        query = select(WebhookEndpointRow).where(
+            WebhookEndpointRow.id == endpoint_id, WebhookEndpointRow.deleted_at.is_(None)
+        )
+        if tenant is not None:
+            query = query.where(WebhookEndpointRow.tenant == tenant)
+        row = self.session.scalars(query).one_or_none()
+        return _endpoint_record(row) if row else None
+
+    def secret(self, endpoint_id: str) -> str | None:
+        query = select(WebhookEndpointRow.secret).where(
+            WebhookEndpointRow.id == endpoint_id, WebhookEndpointRow.deleted_at.is_(None)
+        )
+        return self.session.scalar(query)
+
+    def remove(self, endpoint_id: str, tenant: str | None = None) -> bool:
+        query = update(WebhookEndpointRow).where(
+            WebhookEndpointRow.id == endpoint_id, WebhookEndpointRow.deleted_at.is_(None)
+        )
+        if tenant is not None:
+            query = query.where(WebhookEndpointRow.tenant == tenant)
+        result = self.session.execute(query.values(deleted_at=utcnow()))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _event_record(row: WebhookEventRow) -> WebhookEventRecord:
+    return WebhookEventRecord(
+        id=row.id,
+        endpoint_id=row.endpoint_id,
+        tenant=row.tenant,
+        type=EventType(row.type),
+        subject=row.subject,
+        payload=row.payload,
+        state=row.state,
+        attempts=row.attempts,
+        last_status=row.last_status,
+        created_at=row.created_at,
+        delivered_at=row.delivered_at,
+    )
+
+
+class WebhookEvents:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(
+        self,
+        endpoint_id: str,
+        tenant: str,
+        type_: EventType,
+        subject: str,
+        payload: Mapping[str, Any],
+    ) -> str | None:
+        """Record one event for one endpoint; None if this (endpoint, type, subject) exists."""
+        row = WebhookEventRow(
+            id=new_id(),
+            endpoint_id=endpoint_id,
+            tenant=tenant,
+            type=type_.value,
+            subject=subject,
+            payload=dict(payload),
+            state="pending",
+            attempts=0,
+            created_at=utcnow(),
+        )
+        try:
+            with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:
+            return None
+        return row.id
+
+    def get(self, event_id: str) -> WebhookEventRecord | None:
+        row = self.session.get(WebhookEventRow, event_id)
+        return _event_record(row) if row else None
+
+    def for_subject(self, subject: str) -> list[WebhookEventRecord]:
+        query = select(WebhookEventRow).where(WebhookEventRow.subject == subject)
+        return [_event_record(r) for r in self.session.scalars(query.order_by("id"))]
+
+    def attempted(self, event_id: str, *, status: int | None, error: str | None) -> None:
+        self.session.execute(
+            update(WebhookEventRow)
+            .where(WebhookEventRow.id == event_id, WebhookEventRow.state == "pending")
+            .values(
+                attempts=WebhookEventRow.attempts + 1,
+                last_status=status,
+                last_error=error[:1024] if error else None,
+            )
+        )
+
+    def delivered(self, event_id: str) -> bool:
+        result = self.session.execute(
+            update(WebhookEventRow)
+            .where(WebhookEventRow.id == event_id, WebhookEventRow.state == "pending")
+            .values(state="delivered", delivered_at=utcnow())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def given_up(self, event_id: str) -> bool:
+        result = self.session.execute(
+            update(WebhookEventRow)
+            .where(WebhookEventRow.id == event_id, WebhookEventRow.state == "pending")
+            .values(state="failed")
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class Imports:
+    """The import journal, keyed by (tenant, source path, sha256)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def find(self, tenant: str, source: str, sha256: str) -> str | None:
+        query = select(ImportRow.file_id).where(
+            ImportRow.tenant == tenant, ImportRow.source == source, ImportRow.sha256 == sha256
+        )
+        return self.session.scalar(query)
+
+    def add(self, tenant: str, source: str, sha256: str, file_id: str) -> None:
+        self.session.add(
+            ImportRow(
+                id=new_id(),
+                tenant=tenant,
+                source=source,
+                sha256=sha256,
+                file_id=file_id,
+                created_at=utcnow(),
+            )
+        )
+
+    def record(self, tenant: str, source: str, sha256: str, file_id: str) -> bool:
+        """Journal an import in the caller's transaction; False if another run journaled it."""
+        # Flush what the caller added first, so only this row's conflict reads as False.
+        self.session.flush()
+        try:
+            with self.session.begin_nested():
+                self.add(tenant, source, sha256, file_id)
+        except IntegrityError:
+            return False
+        return True
+
+    def count(self, tenant: str) -> int:
+        return int(
+            self.session.scalar(
+                select(func.count()).select_from(ImportRow).where(ImportRow.tenant == tenant)
+            )
+            or 0
+        )

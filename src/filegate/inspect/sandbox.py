@@ -10,6 +10,7 @@ the type model costs about a second.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing
 import resource
@@ -51,6 +52,8 @@ def _child(connection: Connection, memory_bytes: int, cpu_seconds: int, runner: 
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     module_name, _, function = runner.partition(":")
     run_job = getattr(importlib.import_module(module_name), function)
+    # Imports done: from here on the wall clock measures the job, not the child's start-up.
+    connection.send(READY)
 
     while True:
         try:
@@ -68,6 +71,11 @@ def _child(connection: Connection, memory_bytes: int, cpu_seconds: int, runner: 
         connection.send(result)
 
 
+READY = "ready"
+# Importing the parsers and the Magika model takes about a second; a loaded machine, more.
+STARTUP_SECONDS = 60.0
+
+
 class Sandbox:
     """One child process at a time, restarted after any crash or timeout. Thread-safe."""
 
@@ -81,8 +89,8 @@ class Sandbox:
 
     def run(self, job: Job) -> Result:
         with self._lock:
-            connection = self._ensure_child()
             try:
+                connection = self._ensure_child()
                 connection.send(job)
                 if not connection.poll(self.limits.wall_seconds):
                     self._kill()
@@ -95,7 +103,8 @@ class Sandbox:
 
     def start(self) -> None:
         """Start the child now, so the first upload does not wait for its imports."""
-        with self._lock:
+        with self._lock, contextlib.suppress(EOFError, OSError):
+            # A child that fails to start here is started again by the first job.
             self._ensure_child()
 
     def close(self) -> None:
@@ -116,6 +125,10 @@ class Sandbox:
         process.start()
         child.close()
         self._process, self._connection = process, parent
+        # A child that cannot even start is a crash; the job's own clock starts after this.
+        if not parent.poll(STARTUP_SECONDS) or parent.recv() != READY:
+            self._kill()
+            raise EOFError("the inspector process did not start")
         return parent
 
     def _crashed(self) -> Result:

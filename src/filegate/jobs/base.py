@@ -1,13 +1,20 @@
-"""The queue seam: the web and service layers only ever ask for work to be done."""
+"""The queue seam: services record the jobs they want in the DB and hand them here after commit."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
+
+from filegate.domain import JobRecord
 
 
 class JobQueue(Protocol):
-    def enqueue_inspection(self, file_id: str) -> None:
-        """Ask for ``file_id`` to be inspected. Called only after the upload's row is committed."""
+    def dispatch(self, jobs: Iterable[JobRecord]) -> None:
+        """Send the trigger for jobs whose ledger rows are committed (``Jobs.want``).
+
+        Best effort by design: a trigger lost here (broker down, process killed) is re-sent by
+        the ``rescan`` sweep, because the ledger row says the job is still queued.
+        """
 
 
 class Background(Protocol):

@@ -1,120 +1,117 @@
-"""The first job runner: inspect every quarantined file, woken by uploads or by a poll.
+"""A worker: the huey consumer plus the job runner and the handler for every job kind.
 
-The DB is the queue: a quarantined row *is* a pending inspection, so a crash loses nothing and
-a restart picks up where it stopped. The embedded worker (``make run``) is woken at once by
-``enqueue_inspection``; ``filegate worker`` processes wake by polling. The background-work issue
-replaces this with an established queue engine behind the same ``JobQueue`` seam.
+Embedded (``make run``) it runs in threads of the API process; ``filegate worker`` runs the
+same thing as its own process, any number of them, on any host that reaches the queue.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
-from filegate import metrics
+from filegate.config import Settings
 from filegate.db.engine import Database
-from filegate.db.repository import Files
-from filegate.services.inspection import (
-    Inspector,
-    RetryLater,
-    inspect_quarantined,
-    reject_unprocessable,
-)
+from filegate.domain import JobKind
+from filegate.jobs.queue import HueyQueue
+from filegate.jobs.runner import Handlers, JobRunner, Retry
+from filegate.services import maintenance, webhooks
+from filegate.services.inspection import Inspector, inspect_job, promote_job, reject_unprocessable
 from filegate.storage.base import Storage
 
 log = structlog.get_logger(__name__)
 
-BATCH = 50
 # A file whose inspection keeps raising is rejected rather than retried forever: fail closed.
-MAX_ATTEMPTS = 3
-# A required scanner that is down is asked again after this long, not in a hot loop.
-SCANNER_RETRY_SECONDS = 60.0
+INSPECT_ATTEMPTS = 3
+# Promotion is a rename and an UPDATE: failures are the storage or the DB being away for a bit.
+PROMOTE_ATTEMPTS = 5
 
 
-class InspectionWorker:
-    def __init__(
-        self, db: Database, storage: Storage, inspector: Inspector, poll_seconds: float
-    ) -> None:
-        self._db = db
-        self._storage = storage
-        self._inspector = inspector
-        self._poll_seconds = poll_seconds
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._attempts: dict[str, int] = {}
-        self._retry_at: dict[str, float] = {}
-
-    def enqueue_inspection(self, file_id: str) -> None:
-        self._wake.set()
+@dataclass(frozen=True, slots=True)
+class Worker:
+    queue: HueyQueue
+    runner: JobRunner
+    warm_up: Callable[[], None] | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="filegate-worker", daemon=True)
-        self._thread.start()
+        """Run inside this process (embedded): consumer threads, cron schedules included.
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        Returns at once: the sandbox warms up in the background (the API answers meanwhile;
+        the first inspection waits for it).
+        """
+        threading.Thread(target=self._prepare, name="filegate-warm-up", daemon=True).start()
+        self.queue.start()
+        log.info("worker.started", mode="embedded", worker=self.runner.worker_id)
 
-    def run(self) -> None:
-        log.info("worker.started", poll_seconds=self._poll_seconds)
-        if self._inspector.warm_up is not None:
-            self._inspector.warm_up()
-        while not self._stop.is_set():
-            self._wake.clear()
-            if self.drain() == 0:
-                self._wake.wait(self._poll_seconds)
-        log.info("worker.stopped")
+    def stop(self) -> None:
+        self.queue.stop()
+        log.info("worker.stopped", worker=self.runner.worker_id)
 
-    def drain(self, should_stop: Callable[[], bool] | None = None) -> int:
-        """Inspect every file that is quarantined now; returns how many were looked at."""
-        done = 0
-        now = time.monotonic()
-        self._retry_at = {k: t for k, t in self._retry_at.items() if t > now}
-        failed: set[str] = set(self._retry_at)
-        stop = should_stop or self._stop.is_set
-        while not stop():
-            batch = self._pending(failed)
-            if not batch:
-                break
-            for file_id in batch:
-                if not self._inspect_one(file_id):
-                    failed.add(file_id)
-                done += 1
-        return done
+    def run_forever(self) -> None:
+        """``filegate worker``: the consumer owns the process (SIGINT/SIGTERM stop it)."""
+        self._prepare()
+        log.info("worker.started", mode="process", worker=self.runner.worker_id)
+        self.queue.consumer(quiet=False).run()
 
-    def _pending(self, exclude: set[str]) -> list[str]:
+    def drain(self, wait_seconds: float = 0.0) -> int:
+        """Run every due job in this thread (tests, ``filegate import`` without a consumer)."""
+        return self.queue.drain(wait_seconds=wait_seconds)
+
+    def _prepare(self) -> None:
         try:
-            with self._db.session() as session:
-                return Files(session).quarantined_ids(BATCH, exclude=exclude)
+            # Jobs a killed worker held are taken over once their lease has run out.
+            self.runner.recover()
         except Exception:
-            log.exception("worker.poll_failed")
-            return []
+            log.exception("worker.recover_failed")  # the rescan schedule tries again
+        if self.warm_up is not None:
+            self.warm_up()
 
-    def _inspect_one(self, file_id: str) -> bool:
-        try:
-            inspect_quarantined(self._db, self._storage, self._inspector, file_id)
-        except RetryLater:
-            self._retry_at[file_id] = time.monotonic() + SCANNER_RETRY_SECONDS
-            return False
-        except Exception:
-            metrics.JOB_FAILURES.labels(job="inspect").inc()
-            log.exception("job.failed", job="inspect", file_id=file_id)
-            self._attempts[file_id] = attempts = self._attempts.get(file_id, 0) + 1
-            if attempts >= MAX_ATTEMPTS:
-                self._give_up(file_id)
-            return False
-        self._attempts.pop(file_id, None)
-        return True
 
-    def _give_up(self, file_id: str) -> None:
-        self._attempts.pop(file_id, None)
-        try:
-            reject_unprocessable(self._db, file_id, MAX_ATTEMPTS)
-        except Exception:
-            log.exception("job.give_up_failed", job="inspect", file_id=file_id)
+def build_worker(
+    settings: Settings,
+    db: Database,
+    storage: Storage,
+    queue: HueyQueue,
+    inspector: Inspector,
+) -> Worker:
+    runner_box: list[JobRunner] = []
+
+    def recover() -> int:
+        return runner_box[0].recover()
+
+    handlers = Handlers(
+        run={
+            JobKind.INSPECT: lambda s: inspect_job(db, storage, queue, inspector, s),
+            JobKind.PROMOTE: lambda s: promote_job(db, storage, queue, s),
+            JobKind.DELIVER: lambda s: webhooks.deliver(db, settings, s),
+            JobKind.EXPIRE: lambda _: maintenance.expire_uploads(db, storage, queue),
+            JobKind.RECONCILE: lambda _: maintenance.reconcile(
+                db, storage, settings.reconcile_grace_seconds
+            ),
+            JobKind.RESCAN: lambda _: maintenance.rescan(db, queue, recover),
+            JobKind.PURGE: lambda _: maintenance.purge_rejected(
+                db, storage, settings.rejected_retention_seconds
+            ),
+        },
+        retry={
+            JobKind.INSPECT: Retry(
+                attempts=INSPECT_ATTEMPTS, first_delay=settings.job_retry_seconds
+            ),
+            JobKind.PROMOTE: Retry(
+                attempts=PROMOTE_ATTEMPTS, first_delay=settings.job_retry_seconds
+            ),
+            JobKind.DELIVER: Retry(
+                attempts=settings.webhook_max_attempts, first_delay=settings.webhook_retry_seconds
+            ),
+        },
+        give_up={
+            JobKind.INSPECT: lambda s: reject_unprocessable(db, queue, s),
+            JobKind.DELIVER: lambda s: webhooks.give_up(db, s),
+        },
+    )
+    runner = JobRunner(db, queue, handlers, settings.job_lease_seconds)
+    runner_box.append(runner)
+    queue.bind(runner.run, runner.fire)
+    return Worker(queue=queue, runner=runner, warm_up=inspector.warm_up)

@@ -1,12 +1,16 @@
-"""The inspection job: inspect a quarantined file in the sandbox, scan it, act on the verdict.
+"""The inspect and promote jobs: judge a quarantined file, then act on the verdict.
 
-Safe to run twice or after a crash half-way: the verdict is written with a guarded update
-(``WHERE state = 'quarantined'``), storage moves are idempotent, and a sanitised copy is
-written to clean before the verdict and the original removed only after it.
+``inspect`` runs the sandboxed pipeline and ClamAV and stores the verdict (the file stays
+quarantined); ``promote`` moves the bytes and flips the state in one guarded UPDATE, recording
+the webhook events in the same transaction. Each is safe to run twice or after a crash at any
+line: the verdict is stored only while none is (``WHERE verdict IS NULL``), the state flips only
+from quarantined, storage moves are idempotent, and a sanitised copy is written to clean before
+the verdict that names it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tempfile
 import time
@@ -15,22 +19,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from sqlalchemy.orm import Session
 
 from filegate import metrics
 from filegate.db.engine import Database
-from filegate.db.repository import Files
+from filegate.db.repository import Files, Jobs
 from filegate.domain import (
     Action,
     Area,
+    EventType,
     FileRecord,
     FileState,
     Finding,
     InspectionPolicy,
+    JobKind,
+    JobRecord,
     Verdict,
 )
 from filegate.errors import FilegateError
+from filegate.faults import failpoint
 from filegate.inspect import antivirus
 from filegate.inspect.base import Job, Result
+from filegate.jobs.base import JobQueue
+from filegate.services import webhooks
 from filegate.storage.base import Storage
 
 log = structlog.get_logger(__name__)
@@ -57,28 +68,33 @@ class _Judgement:
     sanitized: Path | None = None
 
 
-class RetryLater(Exception):
-    """The scanner is required and could not answer: leave the file quarantined for now."""
-
-
-def inspect_quarantined(
-    db: Database, storage: Storage, inspector: Inspector, file_id: str
-) -> FileState | None:
-    """Inspect and decide one file; None when there was nothing to do (already decided)."""
+def inspect_job(
+    db: Database, storage: Storage, queue: JobQueue, inspector: Inspector, file_id: str
+) -> str:
+    """Inspect one file and store its verdict; then ask for the promote job."""
     with db.session() as session:
         record = Files(session).get(file_id)
-    if record is None or record.state is not FileState.QUARANTINED:
-        return None
+        verdict_stored = Files(session).verdict(file_id) is not None
+    if record is None:
+        return "file_missing"
+    if record.state is not FileState.QUARANTINED:
+        return "already_decided"
+    if verdict_stored:
+        _want_promote(db, queue, file_id)
+        return "already_inspected"
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="filegate-inspect-") as scratch:
         judgement = _judge(storage, inspector, record, Path(scratch) / "sanitized")
         if _needs_retry(judgement.verdict, inspector):
             _note_retry(db, record, judgement.verdict)
-            raise RetryLater(record.id)
-        size, sha256 = _place_object(storage, record, judgement)
+            return "waiting_for_scanner"
+        size, sha256 = (None, None)
+        if judgement.sanitized is not None:
+            size, sha256 = _store_sanitized(storage, record.id, judgement.sanitized)
+    failpoint("inspect.before_verdict")
     verdict = judgement.verdict
     with db.session() as session:
-        decided = Files(session).decide(
+        stored = Files(session).record_verdict(
             record.id,
             state=verdict.state,
             findings=verdict.findings,
@@ -86,16 +102,74 @@ def inspect_quarantined(
             size=size,
             sha256=sha256,
         )
-    if not decided:
-        # Another worker decided first; put the bytes where its verdict says, not ours.
-        _settle(db, storage, record.id)
-        return None
-    if verdict.state is FileState.REJECTED:
-        _park_rejected(storage, record.id)
-    if judgement.sanitized is not None:
+        jobs = [j for j in [Jobs(session).want(JobKind.PROMOTE, record.id)] if j] if stored else []
+    queue.dispatch(jobs)
+    if not stored:
+        return "already_inspected"
+    _report(record, verdict, time.monotonic() - started, sanitized=size is not None)
+    return verdict.state.value
+
+
+def promote_job(db: Database, storage: Storage, queue: JobQueue, file_id: str) -> str:
+    """Act on a stored verdict: clean bytes into the clean area, rejected ones kept aside."""
+    with db.session() as session:
+        record = Files(session).get(file_id)
+        verdict = Files(session).verdict(file_id)
+    if record is None:
+        return "file_missing"
+    if record.state is not FileState.QUARANTINED:
+        _tidy(storage, record)
+        return "already_promoted"
+    if verdict is None:
+        return "not_inspected"
+    if verdict is FileState.CLEAN:
+        if not storage.exists(Area.CLEAN, file_id):
+            storage.move(Area.QUARANTINE, Area.CLEAN, file_id)
+    else:
+        _park_rejected(storage, file_id)
+    failpoint("promote.before_state")
+    with db.session() as session:
+        promoted = Files(session).promote(file_id)
+        jobs = _events(session, record, verdict) if promoted else []
+    failpoint("promote.before_dispatch")
+    queue.dispatch(jobs)
+    if not promoted:
+        return "already_promoted"
+    _tidy(storage, dataclasses.replace(record, state=verdict))
+    log.info("file.promoted", file_id=file_id, tenant=record.tenant, state=verdict.value)
+    return verdict.value
+
+
+def _want_promote(db: Database, queue: JobQueue, file_id: str) -> None:
+    with db.session() as session:
+        job = Jobs(session).want(JobKind.PROMOTE, file_id)
+    queue.dispatch([job] if job else [])
+
+
+def _events(session: Session, record: FileRecord, state: FileState) -> list[JobRecord]:
+    refreshed = Files(session).get(record.id) or record
+    event = EventType.FILE_CLEAN if state is FileState.CLEAN else EventType.FILE_REJECTED
+    data = {
+        "file_id": refreshed.id,
+        "tenant": refreshed.tenant,
+        "state": state.value,
+        "name": refreshed.display_name,
+        "size": refreshed.size,
+        "sha256": refreshed.sha256,
+        "detected_type": refreshed.detected_type,
+        "profile": refreshed.profile,
+        "findings": [f.as_dict() for f in refreshed.findings],
+    }
+    return webhooks.emit(session, tenant=record.tenant, type_=event, subject=record.id, data=data)
+
+
+def _tidy(storage: Storage, record: FileRecord) -> None:
+    """After the flip: a clean file's upload is gone from quarantine (it was moved, or a
+    sanitised copy replaced it); a rejected file has nothing in clean."""
+    if record.state is FileState.CLEAN and storage.exists(Area.CLEAN, record.id):
         storage.delete(Area.QUARANTINE, record.id)
-    _report(record, verdict, time.monotonic() - started, sanitized=judgement.sanitized is not None)
-    return verdict.state
+    elif record.state is FileState.REJECTED:
+        _park_rejected(storage, record.id)
 
 
 def _judge(storage: Storage, inspector: Inspector, record: FileRecord, scratch: Path) -> _Judgement:
@@ -157,22 +231,6 @@ def _note_retry(db: Database, record: FileRecord, verdict: Verdict) -> None:
     log.warning("inspection.scanner_unavailable", file_id=record.id, tenant=record.tenant)
 
 
-def _place_object(
-    storage: Storage, record: FileRecord, judgement: _Judgement
-) -> tuple[int | None, str | None]:
-    """Before the verdict is written, make a clean verdict's bytes servable.
-
-    Returns the new size and sha256 when a sanitised copy replaces the upload. A rejection
-    moves nothing yet: only the worker whose verdict is written may move bytes out of clean.
-    """
-    if judgement.verdict.state is not FileState.CLEAN:
-        return None, None
-    if judgement.sanitized is None:
-        storage.move(Area.QUARANTINE, Area.CLEAN, record.id)
-        return None, None
-    return _store_sanitized(storage, record.id, judgement.sanitized)
-
-
 def _park_rejected(storage: Storage, file_id: str) -> None:
     """Rejected bytes stay in quarantine for review, never in clean."""
     if not storage.exists(Area.CLEAN, file_id):
@@ -181,18 +239,6 @@ def _park_rejected(storage: Storage, file_id: str) -> None:
         storage.delete(Area.CLEAN, file_id)
     else:
         storage.move(Area.CLEAN, Area.QUARANTINE, file_id)
-
-
-def _settle(db: Database, storage: Storage, file_id: str) -> None:
-    """Undo what a losing worker did to storage, by the verdict that was written."""
-    with db.session() as session:
-        record = Files(session).get(file_id)
-    if record is None or record.state is FileState.QUARANTINED:
-        return
-    if record.state is FileState.REJECTED:
-        _park_rejected(storage, file_id)
-    elif not storage.exists(Area.CLEAN, file_id):
-        storage.move(Area.QUARANTINE, Area.CLEAN, file_id)
 
 
 def _store_sanitized(storage: Storage, file_id: str, source: Path) -> tuple[int, str]:
@@ -229,14 +275,16 @@ def _report(record: FileRecord, verdict: Verdict, seconds: float, *, sanitized: 
     )
 
 
-def reject_unprocessable(db: Database, file_id: str, attempts: int) -> None:
+def reject_unprocessable(db: Database, queue: JobQueue, file_id: str) -> None:
     """Fail closed: a file the inspectors could not process is rejected, never promoted."""
-    finding = Finding("inspection_failed", f"inspection failed {attempts} times")
+    finding = Finding("inspection_failed", "inspection failed on every attempt")
     with db.session() as session:
-        decided = Files(session).decide(
+        stored = Files(session).record_verdict(
             file_id, state=FileState.REJECTED, findings=(finding,), detected_type=None
         )
-    if decided:
+        job = Jobs(session).want(JobKind.PROMOTE, file_id) if stored else None
+    queue.dispatch([job] if job else [])
+    if stored:
         metrics.INSPECTIONS.labels(verdict=FileState.REJECTED.value).inc()
         metrics.REJECTIONS.labels(code=finding.code).inc()
-        log.warning("inspection.gave_up", file_id=file_id, attempts=attempts)
+        log.warning("inspection.gave_up", file_id=file_id)

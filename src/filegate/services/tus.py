@@ -107,7 +107,7 @@ def _final_length(db: Database, tenant: str, parts: tuple[str, ...]) -> int | No
 
 
 def _joinable(part: UploadRecord) -> bool:
-    if part.state is UploadState.TERMINATED:
+    if part.state in (UploadState.TERMINATED, UploadState.EXPIRED):
         return False
     return part.state is UploadState.COMPLETE or part.expires_at > utcnow()
 
@@ -124,7 +124,8 @@ def get_upload(db: Database, tenant: str, upload_id: str) -> UploadRecord:
         raise _not_found()
     if record.state is UploadState.TERMINATED:
         raise FilegateError(ErrorCode.TUS_UPLOAD_GONE, "The upload was terminated.")
-    if record.state is UploadState.RECEIVING and record.expires_at <= utcnow():
+    expired = record.state is UploadState.RECEIVING and record.expires_at <= utcnow()
+    if expired or record.state is UploadState.EXPIRED:
         raise FilegateError(ErrorCode.TUS_UPLOAD_GONE, "The upload expired before it finished.")
     return record
 

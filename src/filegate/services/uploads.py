@@ -14,8 +14,8 @@ import structlog
 from sqlalchemy.orm import Session
 
 from filegate.db.engine import Database
-from filegate.db.repository import Files
-from filegate.domain import Area, FileRecord, FileState, new_id, utcnow
+from filegate.db.repository import Files, Jobs
+from filegate.domain import Area, FileRecord, FileState, JobKind, new_id, utcnow
 from filegate.errors import ErrorCode, FilegateError
 from filegate.inspect.names import sanitize_filename
 from filegate.jobs.base import JobQueue
@@ -96,7 +96,7 @@ def register_upload(
     record: FileRecord,
     also: Callable[[Session], None] | None = None,
 ) -> FileRecord:
-    """Record a committed quarantine object; enqueue its inspection only after the row commits.
+    """Record a committed quarantine object and its inspect job; send the job after the commit.
 
     ``also`` runs in the same transaction (a tus upload marks itself complete there).
     """
@@ -105,10 +105,11 @@ def register_upload(
             Files(session).add(record)
             if also is not None:
                 also(session)
+            job = Jobs(session).want(JobKind.INSPECT, record.id)
     except Exception:
         storage.delete(Area.QUARANTINE, record.id)
         raise
-    queue.enqueue_inspection(record.id)
+    queue.dispatch([job] if job else [])
     log.info(
         "upload.received",
         file_id=record.id,

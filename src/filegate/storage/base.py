@@ -76,6 +76,12 @@ class Storage(Protocol):
     def keys(self, area: Area) -> Iterator[str]:
         """Every committed key in the area (for reconciliation)."""
 
+    def modified(self, area: Area, key: str) -> float:
+        """When the object was last written (Unix time); raises ``storage_error`` if missing.
+
+        Reconciliation leaves young objects alone: one may be between its commit and its row.
+        """
+
     def local_path(self, area: Area, key: str) -> str | None:
         """A filesystem path for inspectors, or None when the backend has none."""
 

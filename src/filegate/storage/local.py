@@ -307,6 +307,12 @@ class LocalStorage:
                 names = _shard_keys(shard)
             yield from names
 
+    def modified(self, area: Area, key: str) -> float:
+        try:
+            return os.stat(self._object_path(area, key), follow_symlinks=False).st_mtime
+        except (FileNotFoundError, NotADirectoryError):
+            raise _not_found(area, key) from None
+
     def local_path(self, area: Area, key: str) -> str | None:
         path = self._object_path(area, key)
         return str(path) if _regular_file_size(path) is not None else None

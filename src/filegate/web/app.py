@@ -13,7 +13,7 @@ from filegate.jobs.base import Background
 from filegate.services.locks import UploadLocks
 from filegate.services.runtime import Runtime
 from filegate.tus.headers import TUS_VERSION
-from filegate.web import files, health, problems, tus, uploads
+from filegate.web import files, health, problems, tus, uploads, webhooks
 from filegate.web.middleware import RequestContextMiddleware
 from filegate.web.override import TusMiddleware
 
@@ -72,6 +72,7 @@ def create_app(runtime: Runtime, background: Background | None = None) -> FastAP
     app.include_router(files.router)
     app.include_router(tus.router)
     app.include_router(health.router)
+    app.include_router(webhooks.router)
     app.add_middleware(TusMiddleware, prefix=tus.BASE, version=TUS_VERSION)
     if runtime.settings.cors_origins:
         app.add_middleware(

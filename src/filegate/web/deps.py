@@ -50,3 +50,4 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
 
 Uploader = Annotated[Principal, Depends(require(Scope.UPLOAD))]
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]

@@ -61,6 +61,9 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.CONFIG_INVALID: 500,
     ErrorCode.KEY_NOT_FOUND: 404,
+    ErrorCode.WEBHOOK_URL_INVALID: 400,
+    ErrorCode.WEBHOOK_NOT_FOUND: 404,
+    ErrorCode.WEBHOOK_LIMIT_REACHED: 409,
 }
 
 _TITLES = {code: code.value.replace("_", " ").capitalize() for code in ErrorCode}

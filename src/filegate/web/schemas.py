@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from filegate.domain import FileRecord, FileState
+from filegate.domain import EventType, FileRecord, FileState, WebhookEndpointRecord
 
 
 class FindingOut(BaseModel):
@@ -51,6 +51,40 @@ class FileOut(BaseModel):
 class FilePage(BaseModel):
     items: list[FileOut]
     next_cursor: str | None
+
+
+class WebhookIn(BaseModel):
+    # Unknown fields are refused: a "tenant" in the body must not look as if it were obeyed.
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    events: list[str] | None = Field(
+        default=None, max_length=len(EventType), description="Default: every event type."
+    )
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[EventType]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, record: WebhookEndpointRecord) -> WebhookOut:
+        return cls(
+            id=record.id,
+            url=record.url,
+            events=sorted(record.events),
+            created_at=record.created_at,
+        )
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="The signing secret; shown only in this response.")
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookOut]
 
 
 class Problem(BaseModel):

@@ -1,0 +1,159 @@
+"""The queue engine: huey, on a SQLite file (embedded) or on Redis (workers on many hosts).
+
+huey carries triggers and runs the consumers and the cron schedules; the job ledger in the
+database (``Jobs``) says what must run and what happened. A trigger is therefore allowed to be
+lost or delivered twice: ``JobRunner.run`` claims the ledger row with a guarded UPDATE, and the
+``rescan`` sweep re-sends any job whose trigger went missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey.consumer import Consumer
+
+from filegate.config import Settings, parse_cron
+from filegate.domain import JobKind, JobRecord
+
+log = structlog.get_logger(__name__)
+
+RUN_TASK = "filegate.run"
+SCHEDULED = (JobKind.EXPIRE, JobKind.RECONCILE, JobKind.RESCAN, JobKind.PURGE)
+
+Runner = Callable[[JobKind, str], None]
+Firer = Callable[[JobKind], None]
+
+
+def make_huey(settings: Settings) -> Huey:
+    url = settings.resolved_queue_url
+    # huey logs every task at INFO; the runner logs each job once, with its ids and outcome.
+    logging.getLogger("huey").setLevel(logging.WARNING)
+    if url.startswith(("redis://", "rediss://")):
+        return RedisHuey(settings.queue_name, results=False, url=url, utc=True)
+    path = Path(url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # No fsync: the ledger (synchronous=FULL) is the durable record; a lost trigger is re-sent.
+    return SqliteHuey(settings.queue_name, results=False, filename=str(path), utc=True, timeout=15)
+
+
+class _QuietConsumer(Consumer):  # type: ignore[misc]
+    """A consumer that leaves the process's signal handlers alone (uvicorn owns them)."""
+
+    def _set_signal_handlers(self) -> None:
+        return None
+
+
+class HueyQueue:
+    """Sends job triggers to huey and runs them in consumers bound to a ``JobRunner``."""
+
+    def __init__(self, huey: Huey, settings: Settings) -> None:
+        self.huey = huey
+        self._settings = settings
+        self._runner: Runner | None = None
+        self._task = huey.task(name=RUN_TASK)(self._run)
+        self._consumer: Consumer | None = None
+
+    def dispatch(self, jobs: Iterable[JobRecord]) -> None:
+        for job in jobs:
+            try:
+                self._send(job)
+            except Exception:
+                # The ledger still says queued; the rescan sweep sends it again.
+                log.exception("job.dispatch_failed", job=job.kind.value, job_id=job.id)
+
+    def _send(self, job: JobRecord) -> None:
+        args = (job.kind.value, job.subject)
+        if job.run_after > datetime.now(UTC):
+            self._task.schedule(args, eta=job.run_after)
+        else:
+            self._task(*args)
+
+    def bind(self, runner: Runner, fire: Firer) -> None:
+        """Make this process able to run jobs: the trigger task and the cron schedules."""
+        self._runner = runner
+        schedules = self._settings.schedules
+        for kind in SCHEDULED:
+            expression = getattr(schedules, kind.value)
+            if not expression:
+                continue
+            minute, hour, day, month, weekday = parse_cron(expression)
+            self.huey.periodic_task(
+                crontab(minute, hour, day, month, weekday, strict=True),
+                name=f"filegate.schedule.{kind.value}",
+            )(_Fire(fire, kind))
+
+    def _run(self, kind: str, subject: str) -> None:
+        if self._runner is None:
+            raise RuntimeError("this process has no job runner (HueyQueue.bind was not called)")
+        self._runner(JobKind(kind), subject)
+
+    def consumer(self, *, quiet: bool) -> Consumer:
+        cls = _QuietConsumer if quiet else Consumer
+        poll = self._settings.worker_poll_seconds
+        return cls(
+            self.huey,
+            workers=self._settings.worker_threads,
+            worker_type="thread",
+            initial_delay=min(0.05, poll),
+            backoff=1.5,
+            max_delay=poll,
+            check_worker_health=True,
+        )
+
+    def start(self) -> None:
+        """Run consumers in this process's threads (the embedded worker)."""
+        self._consumer = self.consumer(quiet=True)
+        self._consumer.start()
+
+    def stop(self) -> None:
+        if self._consumer is not None:
+            self._consumer.stop(graceful=True)
+            self._consumer = None
+
+    def drain(self, *, wait_seconds: float = 0.0) -> int:
+        """Run every job that is due now, in this thread (tests and `filegate jobs run`).
+
+        With ``wait_seconds``, also waits that long for scheduled retries to come due.
+        """
+        done = 0
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            for task in self.huey.read_schedule():
+                self.huey.enqueue(task)
+            task = self.huey.dequeue()
+            if task is not None:
+                self.huey.execute(task)
+                done += 1
+                continue
+            if time.monotonic() >= deadline or not self.huey.scheduled_count():
+                return done
+            time.sleep(0.05)
+
+    def describe(self) -> str:
+        """The queue without credentials, for status output."""
+        url = self._settings.resolved_queue_url
+        if "@" in url:
+            scheme, rest = url.split("://", 1)
+            url = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+        return f"{url} (name {self._settings.queue_name})"
+
+    def pending(self) -> int:
+        return int(self.huey.pending_count()) + int(self.huey.scheduled_count())
+
+
+class _Fire:
+    """A periodic task body; a class so huey can name it and tests can call it."""
+
+    def __init__(self, fire: Firer, kind: JobKind) -> None:
+        self._fire, self.kind = fire, kind
+        self.__name__ = f"schedule_{kind.value}"
+
+    def __call__(self, *_: Any) -> None:
+        self._fire(self.kind)
