@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 import typer
-import uvicorn
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from sqlalchemy.exc import SQLAlchemyError
 
 from filegate import __version__
@@ -27,21 +16,17 @@ from filegate.config import Settings, load_settings
 from filegate.db import migrate as migrations
 from filegate.db.engine import Database
 from filegate.db.repository import Jobs
-from filegate.domain import InspectionPolicy, JobKind, JobState, new_id
+from filegate.domain import SCHEDULED_JOBS, InspectionPolicy, JobKind, JobState, new_id
 from filegate.errors import FilegateError
-from filegate.inspect.pipeline import inspect_file
-from filegate.inspect.sandbox import Sandbox, SandboxLimits
-from filegate.jobs.queue import SCHEDULED, HueyQueue, make_huey
-from filegate.jobs.status import job_status
-from filegate.jobs.worker import Worker, build_worker
 from filegate.logs import configure_logging
-from filegate.services import imports as import_service
 from filegate.services import keys as key_service
-from filegate.services import webhooks as webhook_service
-from filegate.services.inspection import Inspector, RunJob
-from filegate.services.runtime import Runtime, scanner_config
-from filegate.storage.local import LocalStorage
-from filegate.web.app import create_app
+
+# Each command imports what only it needs (the web app, the inspectors, the queue engine,
+# webhooks): `filegate keys create` should not pay a second of imports for FastAPI and Magika.
+if TYPE_CHECKING:
+    from filegate.jobs.worker import Worker
+    from filegate.services.inspection import RunJob
+    from filegate.services.runtime import Runtime
 
 log = structlog.get_logger("filegate.cli")
 
@@ -121,6 +106,13 @@ def _database(settings: Settings) -> Database:
 
 def build_runtime(settings: Settings, run_job: RunJob | None = None) -> tuple[Runtime, Worker]:
     """Wire the pieces; ``run_job`` defaults to a sandboxed inspector process."""
+    from filegate.inspect.sandbox import Sandbox, SandboxLimits
+    from filegate.jobs.queue import HueyQueue, make_huey
+    from filegate.jobs.worker import build_worker
+    from filegate.services.inspection import Inspector
+    from filegate.services.runtime import Runtime, scanner_config
+    from filegate.storage.local import LocalStorage
+
     warm_up = None
     db = Database(settings.resolved_database_url)
     storage = LocalStorage(settings.resolved_storage_dir)
@@ -170,6 +162,10 @@ def serve(
     ] = None,
 ) -> None:
     """Start the HTTP API."""
+    import uvicorn
+
+    from filegate.web.app import create_app
+
     settings = _settings()
     _database(settings).dispose()
     runtime, worker = build_runtime(settings)
@@ -214,6 +210,9 @@ def jobs_status(
     ] = False,
 ) -> None:
     """Queued, running and failed jobs per type, the oldest waiting job, recent failures."""
+    from filegate.jobs.queue import HueyQueue, make_huey
+    from filegate.jobs.status import job_status
+
     settings = _settings()
     db = _database(settings)
     queue = HueyQueue(make_huey(settings), settings)
@@ -242,8 +241,8 @@ def jobs_run(
     """Run a scheduled job now, in this process, and print what it did."""
     settings = _settings()
     _database(settings).dispose()
-    if kind not in {k.value for k in SCHEDULED}:
-        typer.echo(f"error: choose one of {', '.join(k.value for k in SCHEDULED)}", err=True)
+    if kind not in {k.value for k in SCHEDULED_JOBS}:
+        typer.echo(f"error: choose one of {', '.join(k.value for k in SCHEDULED_JOBS)}", err=True)
         raise typer.Exit(2)
     runtime, job_worker = build_runtime(settings)
     job_kind = JobKind(kind)
@@ -339,6 +338,8 @@ def webhooks_add(
     ] = None,
 ) -> None:
     """Add an endpoint. Its signing secret is printed once, alone on the last line of stdout."""
+    from filegate.services import webhooks as webhook_service
+
     settings = _settings()
     db = _database(settings)
     try:
@@ -363,6 +364,8 @@ def webhooks_list(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's endpoints.")] = None,
 ) -> None:
     """List endpoints (never their secrets) as JSON lines."""
+    from filegate.services import webhooks as webhook_service
+
     db = _database(_settings())
     for record in webhook_service.list_endpoints(db, tenant):
         line = {
@@ -380,6 +383,8 @@ def webhooks_remove(
     endpoint_id: Annotated[str, typer.Argument(help="The endpoint's id.")],
 ) -> None:
     """Remove an endpoint; its undelivered events are given up."""
+    from filegate.services import webhooks as webhook_service
+
     db = _database(_settings())
     if not webhook_service.remove_endpoint(db, endpoint_id):
         typer.echo(f"error: No webhook endpoint with id {endpoint_id!r}.", err=True)
@@ -409,6 +414,8 @@ def inspect_paths(
 
 
 def _inspect_one(path: Path, policy: InspectionPolicy) -> dict[str, object]:
+    from filegate.inspect.pipeline import inspect_file
+
     if not path.is_file():
         return {"path": str(path), "error": "not a readable file"}
     result = inspect_file(
@@ -447,6 +454,9 @@ def import_files(
 
     Exit 0 when no file failed, 1 when any did, 2 for a bad profile, tenant or source.
     """
+    from filegate import import_run
+    from filegate.services import imports as import_service
+
     settings = _settings()
     try:
         policy = settings.profile(profile)
@@ -459,9 +469,13 @@ def import_files(
     runtime, job_worker = build_runtime(settings)
     importer = import_service.Importer(runtime.db, runtime.storage, runtime.queue, tenant, policy)
     # Without a wait nothing needs inspecting here: the queued jobs go to the next worker.
-    embedded = _OnDemandWorker(runtime, job_worker, enabled=wait and settings.embedded_worker)
+    embedded = import_run.OnDemandWorker(
+        job_worker,
+        enabled=wait and settings.embedded_worker,
+        on_start=lambda: _announce_scanner(runtime),
+    )
     try:
-        summary = _import_all(importer, sources, embedded, wait_seconds if wait else 0.0)
+        summary = import_run.import_all(importer, sources, embedded, wait_seconds if wait else 0.0)
     finally:
         embedded.stop()
         runtime.db.dispose()
@@ -469,92 +483,6 @@ def import_files(
         typer.echo(line)
     typer.echo(json.dumps(summary.as_dict(), sort_keys=True))
     raise typer.Exit(1 if summary.failed else 0)
-
-
-def _import_all(
-    importer: import_service.Importer,
-    sources: list[import_service.Source],
-    embedded: _OnDemandWorker,
-    wait_seconds: float,
-) -> import_service.Summary:
-    with _ImportProgress(len(sources)) as progress:
-
-        def file_done(result: import_service.FileResult) -> None:
-            progress.file_done(result)
-            embedded.file_done(result)
-
-        tally = import_service.import_all(importer, sources, file_done)
-        return import_service.await_verdicts(
-            importer.db, tally, timeout=wait_seconds, on_progress=progress.verdicts
-        )
-
-
-class _OnDemandWorker:
-    """The embedded worker, started by the first new file: a run that finds nothing new to
-    inspect does not pay for the inspector's start-up."""
-
-    def __init__(self, runtime: Runtime, worker: Worker, *, enabled: bool) -> None:
-        self._runtime, self._worker, self._enabled = runtime, worker, enabled
-        self._started = False
-
-    def file_done(self, result: import_service.FileResult) -> None:
-        if (
-            self._enabled
-            and not self._started
-            and result.outcome is import_service.Outcome.IMPORTED
-        ):
-            _announce_scanner(self._runtime)
-            self._worker.start()
-            self._started = True
-
-    def stop(self) -> None:
-        if self._started:
-            self._worker.stop()
-
-
-class _ImportProgress:
-    """A progress bar on stderr when it is a terminal; otherwise nothing (the log has each file)."""
-
-    def __init__(self, total: int) -> None:
-        self._total = total
-        self._bar: Progress | None = None
-        self._copying = self._inspecting = TaskID(0)
-        self._restore: list[tuple[logging.StreamHandler[Any], Any]] = []
-
-    def __enter__(self) -> _ImportProgress:
-        if not sys.stderr.isatty():
-            return self
-        self._bar = Progress(
-            TextColumn("{task.description:<10}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self._copying = self._bar.add_task("importing", total=self._total)
-        self._inspecting = self._bar.add_task("inspecting", total=None, visible=False)
-        self._bar.start()
-        # The bar now owns a proxy for stderr; log lines written through it print above the bar.
-        for handler in logging.getLogger().handlers:
-            if isinstance(handler, logging.StreamHandler):
-                old = handler.setStream(sys.stderr)
-                if old is not None:
-                    self._restore.append((handler, old))
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        for handler, stream in self._restore:
-            handler.setStream(stream)
-        if self._bar is not None:
-            self._bar.stop()
-
-    def file_done(self, _: import_service.FileResult) -> None:
-        if self._bar is not None:
-            self._bar.advance(self._copying)
-
-    def verdicts(self, done: int, total: int) -> None:
-        if self._bar is not None:
-            self._bar.update(self._inspecting, completed=done, total=total, visible=True)
 
 
 def main() -> None:

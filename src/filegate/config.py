@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from huey import crontab as huey_crontab
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -152,6 +151,9 @@ def parse_cron(expression: str) -> tuple[str, str, str, str, str]:
     if len(fields) != 5:
         raise ValueError("use five cron fields: minute hour day-of-month month day-of-week")
     minute, hour, day, month, weekday = fields
+    # Imported here: only a config that sets schedules pays for huey's import.
+    from huey import crontab as huey_crontab  # noqa: PLC0415
+
     try:
         huey_crontab(minute, hour, day, month, weekday, strict=True)
     except ValueError as exc:

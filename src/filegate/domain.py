@@ -234,6 +234,10 @@ class JobKind(enum.StrEnum):
     PURGE = "purge"
 
 
+# The jobs that run on a cron schedule rather than for one file or event.
+SCHEDULED_JOBS = (JobKind.EXPIRE, JobKind.RECONCILE, JobKind.RESCAN, JobKind.PURGE)
+
+
 class JobState(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"

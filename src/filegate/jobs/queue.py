@@ -20,12 +20,11 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
 from filegate.config import Settings, parse_cron
-from filegate.domain import JobKind, JobRecord
+from filegate.domain import SCHEDULED_JOBS, JobKind, JobRecord
 
 log = structlog.get_logger(__name__)
 
 RUN_TASK = "filegate.run"
-SCHEDULED = (JobKind.EXPIRE, JobKind.RECONCILE, JobKind.RESCAN, JobKind.PURGE)
 
 Runner = Callable[[JobKind, str], None]
 Firer = Callable[[JobKind], None]
@@ -79,7 +78,7 @@ class HueyQueue:
         """Make this process able to run jobs: the trigger task and the cron schedules."""
         self._runner = runner
         schedules = self._settings.schedules
-        for kind in SCHEDULED:
+        for kind in SCHEDULED_JOBS:
             expression = getattr(schedules, kind.value)
             if not expression:
                 continue

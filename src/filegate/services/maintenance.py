@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from filegate.db.engine import Database
 from filegate.db.repository import Files, Jobs, Uploads
 from filegate.domain import (
+    SCHEDULED_JOBS,
     Area,
     EventType,
     FileState,
@@ -235,7 +236,7 @@ def purge_rejected(db: Database, storage: Storage, retention_seconds: float) -> 
     with db.session() as session:
         forgotten = Jobs(session).forget_finished(
             utcnow() - timedelta(days=SCHEDULE_LEDGER_DAYS),
-            (JobKind.EXPIRE, JobKind.RECONCILE, JobKind.RESCAN, JobKind.PURGE),
+            SCHEDULED_JOBS,
         )
     if purged:
         log.info("purge.rejected", count=purged)
