@@ -319,6 +319,11 @@ class WorkerProcess:
             self._process.wait(STOP_TIMEOUT)
         self._close()
 
+    def terminate(self) -> None:
+        """SIGTERM: huey stops at once, without waiting for running jobs."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGTERM)
+
     def stop(self) -> None:
         process = self._process
         if process is not None and process.poll() is None:

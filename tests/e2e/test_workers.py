@@ -127,6 +127,11 @@ def assert_clean_exactly_once(
     assert all(d.verified for d in hooks.all())
 
 
+def running(db: Database, file_id: str) -> bool:
+    found = job(db, JobKind.INSPECT, file_id)
+    return found is not None and found.state is JobState.RUNNING
+
+
 def deliveries(hooks: Receiver, file_id: str) -> list[Any]:
     return [d for d in hooks.accepted("file.clean") if d.data.get("file_id") == file_id]
 
@@ -161,26 +166,36 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_file_ends_clean_once(
 
                 # 3. Killed from outside while the sandbox is busy with a large image.
                 big = client.post(
-                    "/v1/files", files={"file": ("big.png", noisy_png(2600), "image/png")}
+                    "/v1/files", files={"file": ("big.png", noisy_png(3200), "image/png")}
                 )
                 assert big.status_code == 202, big.text
                 big_id = big.json()["id"]
 
-                def inspecting() -> bool:
-                    found = job(db, JobKind.INSPECT, big_id)
-                    return found is not None and found.state is JobState.RUNNING
-
-                wait_for(inspecting, 90, "the inspection to start")
+                wait_for(lambda: running(db, big_id), 90, "the inspection to start")
                 second_worker.kill()
             found = job(db, JobKind.INSPECT, big_id)
             assert found.state is JobState.RUNNING, "the inspection finished before the kill"
             with db.session() as session:
                 assert Files(session).verdict(big_id) is None
             time.sleep(LEASE_SECONDS)
-            with WorkerProcess(server, "worker-c"):
+            with WorkerProcess(server, "worker-c") as third_worker:
                 assert inspected(client, big_id, timeout=120)["state"] == "clean"
                 assert_clean_exactly_once(server, db, hooks, big_id)
                 assert job(db, JobKind.INSPECT, big_id).attempts == 2
+
+                # 4. Stopped at once (SIGTERM): the job goes back to the queue straight away.
+                other = client.post(
+                    "/v1/files", files={"file": ("other.png", noisy_png(3201), "image/png")}
+                )
+                other_id = other.json()["id"]
+                wait_for(lambda: running(db, other_id), 90, "the next inspection to start")
+                third_worker.terminate()
+                assert third_worker.wait_exit(30) is not None, third_worker.log_tail()
+                released = job(db, JobKind.INSPECT, other_id)
+                assert released.state is JobState.QUEUED, third_worker.log_tail()
+            with WorkerProcess(server, "worker-d"):  # no lease to wait for
+                assert inspected(client, other_id, timeout=120)["state"] == "clean"
+                assert_clean_exactly_once(server, db, hooks, other_id)
     finally:
         db.dispose()
 

@@ -547,6 +547,19 @@ class Jobs:
             return None
         return self.get(kind, subject)
 
+    def release(self, kind: JobKind, subject: str, run_after: datetime) -> JobRecord | None:
+        """A running job whose worker is stopping goes back to queued, due at ``run_after``."""
+        result = self.session.execute(
+            update(JobRow)
+            .where(
+                JobRow.kind == kind.value,
+                JobRow.subject == subject,
+                JobRow.state == JobState.RUNNING.value,
+            )
+            .values(state=JobState.QUEUED.value, run_after=run_after, started_at=None)
+        )
+        return self.get(kind, subject) if result.rowcount else None  # type: ignore[attr-defined]
+
     def finish(self, job_id: str, started_at: datetime | None, outcome: str) -> bool:
         """Mark done; guarded by the claim's start time so a runner that lost its lease can't."""
         return self._end(job_id, started_at, state=JobState.DONE, outcome=outcome, error=None)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey import Huey, RedisHuey, SqliteHuey, crontab, signals
 from huey.consumer import Consumer
 
 from filegate.config import Settings, parse_cron
@@ -74,9 +74,21 @@ class HueyQueue:
         else:
             self._task(*args)
 
-    def bind(self, runner: Runner, fire: Firer) -> None:
-        """Make this process able to run jobs: the trigger task and the cron schedules."""
+    def bind(self, runner: Runner, fire: Firer, release: Runner) -> None:
+        """Make this process able to run jobs: the trigger task and the cron schedules.
+
+        ``release`` hands back jobs that a stop at once (SIGTERM) cut short, so another worker
+        takes them now instead of after their lease.
+        """
         self._runner = runner
+
+        def interrupted(_signal: str, task: Any, *_: Any, **__: Any) -> None:
+            if isinstance(task, self._task.task_class):
+                kind, subject = task.args
+                release(JobKind(kind), subject)
+
+        self.huey.signal(signals.SIGNAL_INTERRUPTED)(interrupted)
+
         schedules = self._settings.schedules
         for kind in SCHEDULED_JOBS:
             expression = getattr(schedules, kind.value)

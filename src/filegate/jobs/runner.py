@@ -34,6 +34,7 @@ GiveUp = Callable[[str], None]
 # Per-file jobs log the subject as file_id too, so one grep finds a file's whole history.
 FILE_JOBS = (JobKind.INSPECT, JobKind.PROMOTE)
 RECOVER_BATCH = 500
+RELEASE_DELAY_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,19 @@ class JobRunner:
             return False
         self._execute(job)
         return True
+
+    def release(self, kind: JobKind, subject: str) -> None:
+        """Give a job this worker was cut off from back to the queue, for another worker.
+
+        Due a few seconds from now, not at once: this process's other threads are still
+        taking jobs while it exits, and one of them must not pick this one up again.
+        """
+        due = utcnow() + timedelta(seconds=RELEASE_DELAY_SECONDS)
+        with self._db.session() as session:
+            job = Jobs(session).release(kind, subject, due)
+        if job is not None:
+            log.warning("job.released", job=kind.value, job_id=job.id, subject=subject)
+            self._queue.dispatch([job])
 
     def recover(self) -> int:
         """Re-send jobs whose trigger was lost or whose worker died (held past the lease)."""

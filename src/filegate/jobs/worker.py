@@ -113,5 +113,5 @@ def build_worker(
     )
     runner = JobRunner(db, queue, handlers, settings.job_lease_seconds)
     runner_box.append(runner)
-    queue.bind(runner.run, runner.fire)
+    queue.bind(runner.run, runner.fire, runner.release)
     return Worker(queue=queue, runner=runner, warm_up=inspector.warm_up)
