@@ -24,6 +24,9 @@ from urllib.parse import urlsplit
 import httpx2 as httpx
 
 from filegate.config import builtin_profiles
+from filegate.db import migrate
+from filegate.db.engine import Database
+from filegate.services import keys
 
 HOST = "127.0.0.1"
 MIB = 1024 * 1024
@@ -101,8 +104,12 @@ class LiveServer:
         return self._process.pid
 
     def start(self, port: int | None = None) -> LiveServer:
-        """Migrate, spawn and wait until healthy; on ``port`` if given and free."""
-        self.run_cli("migrate")
+        """Migrate, spawn and wait until healthy; on ``port`` if given and free.
+
+        Migrations and keys are made in this process: a CLI start costs seconds of imports,
+        paid once per e2e test otherwise. The CLI commands have their own tests.
+        """
+        migrate.upgrade(self.database_url)
         for attempt in range(BIND_ATTEMPTS):
             self.port = port if port and attempt == 0 else free_port()
             self._spawn()
@@ -167,9 +174,13 @@ class LiveServer:
         return result
 
     def create_key(self, tenant: str, scopes: str = "upload,read") -> str:
-        """A new API key: by contract, alone on the last line of standard output."""
-        result = self.run_cli("keys", "create", "--tenant", tenant, "--scopes", scopes)
-        return result.stdout.splitlines()[-1]
+        """A new API key for ``tenant`` (``keys create`` itself is tested in test_live_server)."""
+        database = Database(self.database_url)
+        try:
+            _, raw = keys.create_key(database, tenant=tenant, scopes=keys.parse_scopes(scopes))
+        finally:
+            database.dispose()
+        return raw
 
     def client(self, key: str | None = None, timeout: float = 30.0) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
