@@ -517,10 +517,14 @@ class Jobs:
         return _job_record(row)
 
     def get(self, kind: JobKind, subject: str) -> JobRecord | None:
-        query = select(JobRow).where(JobRow.kind == kind.value, JobRow.subject == subject)
+        # populate_existing: the guarded UPDATEs above bypass the identity map, so a row
+        # loaded earlier in this session would otherwise come back stale (one query, no refresh).
+        query = (
+            select(JobRow)
+            .where(JobRow.kind == kind.value, JobRow.subject == subject)
+            .execution_options(populate_existing=True)
+        )
         row = self.session.scalars(query).one_or_none()
-        if row is not None:
-            self.session.refresh(row)
         return _job_record(row) if row else None
 
     def claim(self, kind: JobKind, subject: str, lease: timedelta) -> JobRecord | None:

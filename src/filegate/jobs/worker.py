@@ -76,11 +76,6 @@ def build_worker(
     queue: HueyQueue,
     inspector: Inspector,
 ) -> Worker:
-    runner_box: list[JobRunner] = []
-
-    def recover() -> int:
-        return runner_box[0].recover()
-
     handlers = Handlers(
         run={
             JobKind.INSPECT: lambda s: inspect_job(db, storage, queue, inspector, s),
@@ -90,7 +85,8 @@ def build_worker(
             JobKind.RECONCILE: lambda _: maintenance.reconcile(
                 db, storage, settings.reconcile_grace_seconds
             ),
-            JobKind.RESCAN: lambda _: maintenance.rescan(db, queue, recover),
+            # `runner` is bound below; the lambda looks it up when a rescan runs.
+            JobKind.RESCAN: lambda _: maintenance.rescan(db, queue, runner.recover),
             JobKind.PURGE: lambda _: maintenance.purge_rejected(
                 db, storage, settings.rejected_retention_seconds
             ),
@@ -112,6 +108,5 @@ def build_worker(
         },
     )
     runner = JobRunner(db, queue, handlers, settings.job_lease_seconds)
-    runner_box.append(runner)
     queue.bind(runner.run, runner.fire, runner.release)
     return Worker(queue=queue, runner=runner, warm_up=inspector.warm_up)

@@ -147,18 +147,17 @@ def _want_promote(db: Database, queue: JobQueue, file_id: str) -> None:
 
 
 def _events(session: Session, record: FileRecord, state: FileState) -> list[JobRecord]:
-    refreshed = Files(session).get(record.id) or record
     event = EventType.FILE_CLEAN if state is FileState.CLEAN else EventType.FILE_REJECTED
     data = {
-        "file_id": refreshed.id,
-        "tenant": refreshed.tenant,
+        "file_id": record.id,
+        "tenant": record.tenant,
         "state": state.value,
-        "name": refreshed.display_name,
-        "size": refreshed.size,
-        "sha256": refreshed.sha256,
-        "detected_type": refreshed.detected_type,
-        "profile": refreshed.profile,
-        "findings": [f.as_dict() for f in refreshed.findings],
+        "name": record.display_name,
+        "size": record.size,
+        "sha256": record.sha256,
+        "detected_type": record.detected_type,
+        "profile": record.profile,
+        "findings": [f.as_dict() for f in record.findings],
     }
     return webhooks.emit(session, tenant=record.tenant, type_=event, subject=record.id, data=data)
 

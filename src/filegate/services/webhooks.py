@@ -71,10 +71,10 @@ def emit(
     a receiver sees is the same on every retry and after any crash.
     """
     jobs = []
+    payload = {"type": type_.value, "timestamp": utcnow().isoformat(), "data": dict(data)}
     for endpoint in WebhookEndpoints(session).active(tenant):
         if type_ not in endpoint.events:
             continue
-        payload = {"type": type_.value, "timestamp": utcnow().isoformat(), "data": dict(data)}
         event_id = WebhookEvents(session).add(endpoint.id, tenant, type_, subject, payload)
         if event_id is None:
             continue
