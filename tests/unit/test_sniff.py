@@ -143,3 +143,17 @@ def test_type_table_lookups() -> None:
 )
 def test_compatible(detected: str, extension: str | None, expected: bool) -> None:
     assert compatible(detected, extension) is expected
+
+
+def test_the_model_runs_on_one_thread_that_does_not_spin(tmp_path: Path) -> None:
+    """Magika's default session spins a thread per core; the sandbox replaces it (sniff.py)."""
+    path = tmp_path / "image.png"
+    path.write_bytes(png_bytes())
+    model = sniff._Model()
+    found = model.identify(path)
+    assert found is not None
+    assert found[0] == "image/png"
+    session = model._magika._onnx_session
+    options = session.get_session_options()
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
