@@ -161,6 +161,8 @@ def _throughput_table(results: dict[str, Any], key: str) -> list[str]:
         head += ["uploads/s", "upload p50 ms", "upload p99 ms", "request p50 ms", "request p99 ms"]
         head += ["errors"]
     head += ["server CPU s", "peak RSS MB", "runs"]
+    if concurrent:
+        head += ["client CPU s"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for name, data in workload["servers"].items():
         summary = data["summary"]
@@ -172,6 +174,8 @@ def _throughput_table(results: dict[str, Any], key: str) -> list[str]:
             row += [str(int(sum(r["errors"] for r in data["runs"])))]
         row += [_cell(summary, "cpu_s", "{:.2f}"), _cell(summary, "peak_rss_mb")]
         row += [str(len(data["runs"]))]
+        if concurrent:
+            row += [_cell(summary, "client_cpu_s", "{:.2f}")]
         lines.append("| " + " | ".join(row) + " |")
     return lines
 

@@ -130,6 +130,9 @@ def _percentile(values: Sequence[float], fraction: float) -> float:
 
 
 def tus_concurrent(server: BenchServer, count: int, cfg: Config) -> Outcome:
+    # The clients run in this process and share the 2 cores with the server: their CPU is
+    # what the server cannot have, so it bounds every server's uploads/s (docs/benchmarks.md).
+    client_before = time.process_time()
     result = clients.upload_concurrently(
         server.base_url,
         server.tus_path,
@@ -138,9 +141,11 @@ def tus_concurrent(server: BenchServer, count: int, cfg: Config) -> Outcome:
         size=cfg.small_size,
         concurrency=cfg.concurrency,
     )
+    client_cpu_s = time.process_time() - client_before
     done = len(result.ids)
     values = {
         "seconds": result.seconds,
+        "client_cpu_s": client_cpu_s,
         "uploads_s": done / result.seconds,
         "mib_s": _mib_s(done * cfg.small_size, result.seconds),
         "errors": float(len(result.errors)),

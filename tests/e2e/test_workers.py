@@ -154,7 +154,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_file_ends_clean_once(
             assert crashing.wait_exit(90) == -signal.SIGKILL, crashing.log_tail()
             crashing.kill()
             with db.session() as session:
-                assert Files(session).verdict(first_id) is FileState.CLEAN
+                assert Files(session).with_verdict(first_id)[1] is FileState.CLEAN
             assert job(db, JobKind.PROMOTE, first_id).state is JobState.RUNNING
             assert client.get(f"/v1/files/{first_id}").json()["state"] == "quarantined"
             time.sleep(LEASE_SECONDS)
@@ -176,7 +176,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_file_ends_clean_once(
             found = job(db, JobKind.INSPECT, big_id)
             assert found.state is JobState.RUNNING, "the inspection finished before the kill"
             with db.session() as session:
-                assert Files(session).verdict(big_id) is None
+                assert Files(session).with_verdict(big_id)[1] is None
             time.sleep(LEASE_SECONDS)
             with WorkerProcess(server, "worker-c") as third_worker:
                 assert inspected(client, big_id, timeout=120)["state"] == "clean"

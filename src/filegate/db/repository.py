@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from filegate.db.models import (
@@ -143,9 +143,12 @@ class Files:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def verdict(self, file_id: str) -> FileState | None:
-        value = self.session.scalar(select(FileRow.verdict).where(FileRow.id == file_id))
-        return FileState(value) if value else None
+    def with_verdict(self, file_id: str) -> tuple[FileRecord | None, FileState | None]:
+        """The file and the verdict stored for it but not yet acted on (one query)."""
+        row = self.session.scalars(select(FileRow).where(FileRow.id == file_id)).one_or_none()
+        if row is None:
+            return None, None
+        return _file_record(row), FileState(row.verdict) if row.verdict else None
 
     def promote(self, file_id: str) -> bool:
         """Move a quarantined file to its stored verdict; False if done already (or no verdict)."""
@@ -429,7 +432,24 @@ class Uploads:
         return {row.id: UploadState(row.state) for row in self.session.execute(query)}
 
 
-def _job_record(row: JobRow) -> JobRecord:
+def _insert_new(session: Session, model: type[Any], values: Mapping[str, Any]) -> bool:
+    """Insert one row unless it would break a unique key; True if inserted.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` (both SQLite and PostgreSQL): one statement, where a
+    savepoint around an ORM add would cost a flush, a SAVEPOINT and a RELEASE on every call.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = model.__table__
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    # RETURNING, not rowcount: psycopg reports -1 for a single-row INSERT here.
+    return session.execute(statement.returning(*table.primary_key)).first() is not None
+
+
+_JOBS = cast(Table, JobRow.__table__)
+
+
+def _job_record(row: Any) -> JobRecord:
+    # ``row``: a JobRow, or a Core row of the jobs table (same names).
     return JobRecord(
         id=row.id,
         kind=JobKind(row.kind),
@@ -461,60 +481,53 @@ class Jobs:
         idempotent and decide from the current state what, if anything, is left to do.
         """
         now = utcnow()
-        when = run_after or now
-        row = JobRow(
-            id=new_id(),
-            kind=kind.value,
-            subject=subject,
-            state=JobState.QUEUED.value,
-            attempts=0,
-            run_after=when,
-            enqueued_at=now,
-        )
-        try:
-            with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:
-            result = self.session.execute(
-                update(JobRow)
-                .where(
-                    JobRow.kind == kind.value,
-                    JobRow.subject == subject,
-                    JobRow.state.in_([JobState.DONE.value, JobState.FAILED.value]),
-                )
-                .values(
-                    state=JobState.QUEUED.value,
-                    attempts=0,
-                    run_after=when,
-                    enqueued_at=now,
-                    outcome=None,
-                    error=None,
-                )
+        values: dict[str, Any] = {
+            "id": new_id(),
+            "kind": kind.value,
+            "subject": subject,
+            "state": JobState.QUEUED.value,
+            "attempts": 0,
+            "run_after": run_after or now,
+            "enqueued_at": now,
+        }
+        if _insert_new(self.session, JobRow, values):
+            return _job_record(JobRow(**values))
+        result = self.session.execute(
+            update(JobRow)
+            .where(
+                JobRow.kind == kind.value,
+                JobRow.subject == subject,
+                JobRow.state.in_([JobState.DONE.value, JobState.FAILED.value]),
             )
-            if not result.rowcount:  # type: ignore[attr-defined]
-                return None
-        found = self.get(kind, subject)
-        return found if found is not None and found.state is JobState.QUEUED else None
+            .values(
+                state=JobState.QUEUED.value,
+                attempts=0,
+                run_after=values["run_after"],
+                enqueued_at=now,
+                outcome=None,
+                error=None,
+            )
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        return self.get(kind, subject)
 
     def start_once(self, kind: JobKind, subject: str) -> JobRecord | None:
         """Insert a job already running (a schedule slot); None if it exists in any state."""
         now = utcnow()
-        row = JobRow(
-            id=new_id(),
-            kind=kind.value,
-            subject=subject,
-            state=JobState.RUNNING.value,
-            attempts=1,
-            run_after=now,
-            enqueued_at=now,
-            started_at=now,
-        )
-        try:
-            with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:
+        values: dict[str, Any] = {
+            "id": new_id(),
+            "kind": kind.value,
+            "subject": subject,
+            "state": JobState.RUNNING.value,
+            "attempts": 1,
+            "run_after": now,
+            "enqueued_at": now,
+            "started_at": now,
+        }
+        if not _insert_new(self.session, JobRow, values):
             return None
-        return _job_record(row)
+        return _job_record(JobRow(**values))
 
     def get(self, kind: JobKind, subject: str) -> JobRecord | None:
         # populate_existing: the guarded UPDATEs above bypass the identity map, so a row
@@ -530,26 +543,27 @@ class Jobs:
     def claim(self, kind: JobKind, subject: str, lease: timedelta) -> JobRecord | None:
         """Take a job that is due, or whose runner has held it longer than ``lease`` (crashed)."""
         now = utcnow()
-        result = self.session.execute(
-            update(JobRow)
+        jobs = _JOBS.c
+        # UPDATE ... RETURNING: the claim and the claimed row in one statement.
+        row = self.session.execute(
+            update(_JOBS)
             .where(
-                JobRow.kind == kind.value,
-                JobRow.subject == subject,
+                jobs.kind == kind.value,
+                jobs.subject == subject,
                 or_(
-                    and_(JobRow.state == JobState.QUEUED.value, JobRow.run_after <= now),
-                    and_(JobRow.state == JobState.RUNNING.value, JobRow.started_at < now - lease),
+                    and_(jobs.state == JobState.QUEUED.value, jobs.run_after <= now),
+                    and_(jobs.state == JobState.RUNNING.value, jobs.started_at < now - lease),
                 ),
             )
             .values(
                 state=JobState.RUNNING.value,
                 started_at=now,
                 finished_at=None,
-                attempts=JobRow.attempts + 1,
+                attempts=jobs.attempts + 1,
             )
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
-            return None
-        return self.get(kind, subject)
+            .returning(*jobs)
+        ).one_or_none()
+        return _job_record(row) if row is not None else None
 
     def release(self, kind: JobKind, subject: str, run_after: datetime) -> JobRecord | None:
         """A running job whose worker is stopping goes back to queued, due at ``run_after``."""
@@ -756,23 +770,19 @@ class WebhookEvents:
         payload: Mapping[str, Any],
     ) -> str | None:
         """Record one event for one endpoint; None if this (endpoint, type, subject) exists."""
-        row = WebhookEventRow(
-            id=new_id(),
-            endpoint_id=endpoint_id,
-            tenant=tenant,
-            type=type_.value,
-            subject=subject,
-            payload=dict(payload),
-            state="pending",
-            attempts=0,
-            created_at=utcnow(),
-        )
-        try:
-            with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:
-            return None
-        return row.id
+        event_id = new_id()
+        values = {
+            "id": event_id,
+            "endpoint_id": endpoint_id,
+            "tenant": tenant,
+            "type": type_.value,
+            "subject": subject,
+            "payload": dict(payload),
+            "state": "pending",
+            "attempts": 0,
+            "created_at": utcnow(),
+        }
+        return event_id if _insert_new(self.session, WebhookEventRow, values) else None
 
     def get(self, event_id: str) -> WebhookEventRecord | None:
         row = self.session.get(WebhookEventRow, event_id)
@@ -822,28 +832,19 @@ class Imports:
         )
         return self.session.scalar(query)
 
-    def add(self, tenant: str, source: str, sha256: str, file_id: str) -> None:
-        self.session.add(
-            ImportRow(
-                id=new_id(),
-                tenant=tenant,
-                source=source,
-                sha256=sha256,
-                file_id=file_id,
-                created_at=utcnow(),
-            )
-        )
-
     def record(self, tenant: str, source: str, sha256: str, file_id: str) -> bool:
         """Journal an import in the caller's transaction; False if another run journaled it."""
-        # Flush what the caller added first, so only this row's conflict reads as False.
-        self.session.flush()
-        try:
-            with self.session.begin_nested():
-                self.add(tenant, source, sha256, file_id)
-        except IntegrityError:
-            return False
-        return True
+        values = {
+            "id": new_id(),
+            "tenant": tenant,
+            "source": source,
+            "sha256": sha256,
+            "file_id": file_id,
+            "created_at": utcnow(),
+        }
+        # The caller's pending rows are flushed before this statement, so a conflict of theirs
+        # still raises; only this row's conflict reads as False.
+        return _insert_new(self.session, ImportRow, values)
 
     def count(self, tenant: str) -> int:
         return int(

@@ -73,13 +73,12 @@ def inspect_job(
 ) -> str:
     """Inspect one file and store its verdict; then ask for the promote job."""
     with db.session() as session:
-        record = Files(session).get(file_id)
-        verdict_stored = Files(session).verdict(file_id) is not None
+        record, stored_verdict = Files(session).with_verdict(file_id)
     if record is None:
         return "file_missing"
     if record.state is not FileState.QUARANTINED:
         return "already_decided"
-    if verdict_stored:
+    if stored_verdict is not None:
         _want_promote(db, queue, file_id)
         return "already_inspected"
     started = time.monotonic()
@@ -113,8 +112,7 @@ def inspect_job(
 def promote_job(db: Database, storage: Storage, queue: JobQueue, file_id: str) -> str:
     """Act on a stored verdict: clean bytes into the clean area, rejected ones kept aside."""
     with db.session() as session:
-        record = Files(session).get(file_id)
-        verdict = Files(session).verdict(file_id)
+        record, verdict = Files(session).with_verdict(file_id)
     if record is None:
         return "file_missing"
     if record.state is not FileState.QUARANTINED:
