@@ -52,8 +52,9 @@ TUS_ALLOWED = [
 
 
 # Threads for blocking work (database, fsync, file opens), for anyio and the loop's executor.
-# Few on purpose: they all share one GIL, and 40 (anyio's default) only adds hand-overs; 200
-# uploads of 1 MiB at 16 clients used 12% less CPU with 8 than with 40 (docs/benchmarks.md).
+# Few on purpose: they all share one GIL, and more (anyio's default is 40) only add hand-overs.
+# 200 uploads of 1 MiB at 16 clients, alternating A/B: 4-8% less server CPU per upload with 8
+# than with 40 (docs/decisions.md).
 BLOCKING_THREADS = 8
 
 
