@@ -282,6 +282,10 @@ How it was measured (`bench/`, `make bench`):
   `GET /v1/files/{id}`, computed in-stream; the others: the stored file, hashed) and deleted.
 - The memory curve: a fresh server per size, warmed up with one small upload, then one
   single-`PATCH` tus upload of that size; the peak RSS during it.
+- Client CPU (concurrent case): the load generator's own CPU seconds. It runs on the same two
+  cores, so with it the server's CPU budget is 2 x the run's seconds minus the client's.
+- A change to filegate is judged with `python -m bench.ab --against REV`: that revision and
+  this checkout side by side, alternating, in one run. Profiles: `python -m bench.profile`.
 """
 
 

@@ -304,14 +304,19 @@ class FilegateServer(BenchServer):
     name = "filegate"
     tus_path = "/v1/tus/"
 
-    def __init__(self) -> None:
+    def __init__(self, source: Path | None = None, embedded_worker: bool = True) -> None:
+        """``source``: another checkout's ``src`` to run instead of this one (bench/ab.py)."""
         super().__init__()
+        self.source = source
+        self.embedded_worker = embedded_worker
         self.key = ""
         self._client: httpx.Client | None = None
 
     def environment(self) -> dict[str, str]:
         # The caller's FILEGATE_* settings (a config file, a database) must not leak in.
         env = {k: v for k, v in os.environ.items() if not k.startswith("FILEGATE_")}
+        if self.source is not None:
+            env["PYTHONPATH"] = str(self.source)
         return env | {
             "FILEGATE_DATA_DIR": str(self.data_dir),
             "FILEGATE_DATABASE_URL": f"sqlite:///{self.data_dir / 'filegate.db'}",
@@ -328,7 +333,7 @@ class FilegateServer(BenchServer):
             HOST,
             "--port",
             str(self.port),
-            "--embedded-worker",
+            "--embedded-worker" if self.embedded_worker else "--no-embedded-worker",
         ]
 
     def prepare(self) -> None:
@@ -388,6 +393,8 @@ class FilegateServer(BenchServer):
                 raise ServerError(f"filegate: {file_id} was rejected: {record['findings']}")
 
     def settle(self, timeout: float = 120.0) -> None:
+        if not self.embedded_worker:
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             page = self.client.get("/v1/files", params={"state": "quarantined", "limit": 1})

@@ -81,3 +81,22 @@ def test_smoke_run_writes_every_output(tmp_path: Path) -> None:
     markdown = (tmp_path / "benchmarks.md").read_text()
     assert "filegate / @tus/server" in markdown
     assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.timeout(SMOKE_TIMEOUT)
+def test_ab_compares_another_revision_with_this_checkout() -> None:
+    """``bench.ab`` runs a revision from its own worktree beside this checkout, then cleans up."""
+    from bench import ab, run
+
+    before = subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    text = ab.compare("HEAD", "tus_concurrent", rounds=1, worker=True, cfg=run.PRESETS["smoke"])
+    lines = text.splitlines()
+    assert lines[0].startswith("tus: many small uploads, concurrent clients, 1 rounds")
+    assert [line.split(":")[0].strip() for line in lines[1:]] == ["HEAD", "this checkout"]
+    assert all(line.endswith("errors 0") for line in lines[1:])
+    after = subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    assert after == before

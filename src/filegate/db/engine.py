@@ -49,9 +49,9 @@ def _skip_identity_sync(state: ORMExecuteState) -> None:
     """Bulk UPDATE and DELETE leave loaded objects alone (``synchronize_session=False``).
 
     Repositories hand out records, not ORM objects, so there is nothing to keep in step; the
-    default ("evaluate" the WHERE clause against every loaded object) was a tenth of the CPU of
-    a small upload. A repository that re-reads a row after its own guarded UPDATE says
-    ``populate_existing`` (``Jobs.get``).
+    default ("evaluate" the WHERE clause against every loaded object) was about 5% of the
+    Python time of a small upload. A repository that re-reads a row after its own guarded
+    UPDATE says ``populate_existing`` (``Jobs.get``).
     """
     if (state.is_update or state.is_delete) and "synchronize_session" not in (
         state.execution_options
