@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from filegate.errors import ErrorCode, FilegateError
 
@@ -51,6 +52,31 @@ class Area(enum.StrEnum):
     UPLOADS = "uploads"
     QUARANTINE = "quarantine"
     CLEAN = "clean"
+
+
+_Member = TypeVar("_Member", bound=enum.Enum)
+
+
+def parse_choices(
+    kind: type[_Member], names: str | Iterable[str], *, what: str, empty: str
+) -> frozenset[_Member]:
+    """Members of ``kind`` named in a comma-separated string or a list.
+
+    An unknown name is refused with the known ones listed; ``empty`` says why none is refused.
+    """
+    listed = names.split(",") if isinstance(names, str) else list(names)
+    chosen = set()
+    for name in (n.strip() for n in listed if n.strip()):
+        try:
+            chosen.add(kind(name))
+        except ValueError:
+            known = ", ".join(str(member.value) for member in kind)
+            raise FilegateError(
+                ErrorCode.INVALID_REQUEST, f"Unknown {what} {name!r}; known: {known}."
+            ) from None
+    if not chosen:
+        raise FilegateError(ErrorCode.INVALID_REQUEST, empty)
+    return frozenset(chosen)
 
 
 class Scope(enum.StrEnum):

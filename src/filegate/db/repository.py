@@ -481,17 +481,10 @@ class Jobs:
         idempotent and decide from the current state what, if anything, is left to do.
         """
         now = utcnow()
-        values: dict[str, Any] = {
-            "id": new_id(),
-            "kind": kind.value,
-            "subject": subject,
-            "state": JobState.QUEUED.value,
-            "attempts": 0,
-            "run_after": run_after or now,
-            "enqueued_at": now,
-        }
-        if _insert_new(self.session, JobRow, values):
-            return _job_record(JobRow(**values))
+        when = run_after or now
+        inserted = self._insert(kind, subject, now=now, run_after=when)
+        if inserted is not None:
+            return inserted
         result = self.session.execute(
             update(JobRow)
             .where(
@@ -502,7 +495,7 @@ class Jobs:
             .values(
                 state=JobState.QUEUED.value,
                 attempts=0,
-                run_after=values["run_after"],
+                run_after=when,
                 enqueued_at=now,
                 outcome=None,
                 error=None,
@@ -515,15 +508,27 @@ class Jobs:
     def start_once(self, kind: JobKind, subject: str) -> JobRecord | None:
         """Insert a job already running (a schedule slot); None if it exists in any state."""
         now = utcnow()
+        return self._insert(kind, subject, now=now, run_after=now, started=True)
+
+    def _insert(
+        self,
+        kind: JobKind,
+        subject: str,
+        *,
+        now: datetime,
+        run_after: datetime,
+        started: bool = False,
+    ) -> JobRecord | None:
+        """A new row for (kind, subject), queued or (``started``) running; None if one exists."""
         values: dict[str, Any] = {
             "id": new_id(),
             "kind": kind.value,
             "subject": subject,
-            "state": JobState.RUNNING.value,
-            "attempts": 1,
-            "run_after": now,
+            "state": (JobState.RUNNING if started else JobState.QUEUED).value,
+            "attempts": 1 if started else 0,
+            "run_after": run_after,
             "enqueued_at": now,
-            "started_at": now,
+            "started_at": now if started else None,
         }
         if not _insert_new(self.session, JobRow, values):
             return None

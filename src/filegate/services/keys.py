@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from filegate.db.engine import Database
 from filegate.db.repository import ApiKeys
-from filegate.domain import ApiKeyRecord, Principal, Scope, new_id, utcnow
+from filegate.domain import ApiKeyRecord, Principal, Scope, new_id, parse_choices, utcnow
 from filegate.errors import ErrorCode, FilegateError
 
 KEY_PREFIX = "fgk_"
@@ -33,19 +33,7 @@ def validate_tenant(tenant: str) -> str:
 
 
 def parse_scopes(text: str | Iterable[str]) -> frozenset[Scope]:
-    names = text.split(",") if isinstance(text, str) else list(text)
-    scopes = set()
-    for name in (n.strip() for n in names if n.strip()):
-        try:
-            scopes.add(Scope(name))
-        except ValueError:
-            known = ", ".join(s.value for s in Scope)
-            raise FilegateError(
-                ErrorCode.INVALID_REQUEST, f"Unknown scope {name!r}; known: {known}."
-            ) from None
-    if not scopes:
-        raise FilegateError(ErrorCode.INVALID_REQUEST, "A key needs at least one scope.")
-    return frozenset(scopes)
+    return parse_choices(Scope, text, what="scope", empty="A key needs at least one scope.")
 
 
 def create_key(

@@ -32,6 +32,7 @@ from filegate.domain import (
     WebhookEndpointRecord,
     WebhookEventRecord,
     new_id,
+    parse_choices,
     utcnow,
 )
 from filegate.errors import ErrorCode, FilegateError
@@ -88,19 +89,8 @@ def parse_events(names: str | Iterable[str] | None) -> frozenset[EventType]:
     """Event types from names (a comma-separated string or a list); None means all of them."""
     if names is None:
         return frozenset(EventType)
-    listed = names.split(",") if isinstance(names, str) else list(names)
-    chosen = set()
-    for name in (n.strip() for n in listed if n.strip()):
-        try:
-            chosen.add(EventType(name))
-        except ValueError:
-            known = ", ".join(e.value for e in EventType)
-            raise FilegateError(
-                ErrorCode.INVALID_REQUEST, f"Unknown event type {name!r}; known: {known}."
-            ) from None
-    if not chosen:
-        raise FilegateError(ErrorCode.INVALID_REQUEST, "An endpoint needs at least one event type.")
-    return frozenset(chosen)
+    empty = "An endpoint needs at least one event type."
+    return parse_choices(EventType, names, what="event type", empty=empty)
 
 
 def new_secret() -> str:
