@@ -37,6 +37,8 @@ from filegate.inspect.base import Job
 from filegate.inspect.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
+# Files written by real software (tests/realworld/SOURCES.tsv), inspected as they are.
+REALWORLD = ROOT / "tests" / "realworld" / "files"
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- inspect:start -->", "<!-- inspect:end -->"
@@ -241,7 +243,12 @@ def workload(
     }
 
 
-def run(small: int, big_mb: int, with_zip: bool) -> dict[str, Any]:
+def realworld_files() -> list[tuple[Path, str]]:
+    """The real-world corpus: PDFs, office files, photos, audio, video, text and archives."""
+    return [(path, path.name) for path in sorted(REALWORLD.rglob("*")) if path.is_file()]
+
+
+def run(small: int, big_mb: int, with_zip: bool, real: bool = True) -> dict[str, Any]:
     record: dict[str, Any] = {"started": _now(), "machine": machine()}
     with tempfile.TemporaryDirectory(prefix="filegate-inspect-bench-") as tmp:
         directory = Path(tmp)
@@ -256,6 +263,8 @@ def run(small: int, big_mb: int, with_zip: bool) -> dict[str, Any]:
                     raise RuntimeError(f"warm-up: {name} was not accepted; is the sandbox up?")
             warm_up = time.perf_counter() - started
             results = [workload(sandbox, small_files(directory / "small", small), scratch, "small")]
+            if real:
+                results.append(workload(sandbox, realworld_files(), scratch, "realworld"))
             big = big_text(directory / "big.txt", big_mb * MB)
             results.append(workload(sandbox, [(big, "big.txt")], scratch, "big.txt"))
             big.unlink()
@@ -290,6 +299,7 @@ def machine() -> dict[str, Any]:
 
 DESCRIPTIONS = {
     "small": "small files (PNG, text, CSV, PDF, docx in turn)",
+    "realworld": "the real-world corpus (tests/realworld: files written by real software)",
     "big.txt": "one text file",
     "big.zip": "one zip of log files, every member inflated and inspected",
 }
@@ -362,9 +372,10 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=2_000, help="how many small files")
     parser.add_argument("--big-mb", type=int, default=500, help="size of the large files, MB")
     parser.add_argument("--no-zip", action="store_true", help="skip the large zip")
+    parser.add_argument("--no-real", action="store_true", help="skip the real-world corpus")
     parser.add_argument("--no-docs", action="store_true", help="print only; write nothing")
     args = parser.parse_args()
-    record = run(args.small, args.big_mb, with_zip=not args.no_zip)
+    record = run(args.small, args.big_mb, with_zip=not args.no_zip, real=not args.no_real)
     print(table(record))
     if args.no_docs:
         return

@@ -293,8 +293,12 @@ class BenchServer:
 
 
 def filegate_profiles() -> dict[str, Any]:
-    """``FILEGATE_PROFILES`` replaces every profile: keep ``default``, with a larger cap."""
-    default = builtin_profiles()["default"].model_dump(mode="json")
+    """``FILEGATE_PROFILES`` replaces every profile: keep ``default``, with a larger cap.
+
+    Only what differs from a profile's defaults is sent, so an older revision (``bench.ab``)
+    that lacks a newer setting still reads it.
+    """
+    default = builtin_profiles()["default"].model_dump(mode="json", exclude_defaults=True)
     return {"default": {**default, "max_size": FILEGATE_MAX_SIZE}}
 
 

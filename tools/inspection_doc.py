@@ -151,6 +151,16 @@ MAPPING: dict[str, Control] = {
     "office_external_relationship": _c(CONTENT, asvs=("5.2.2",)),
     "office_link": _c(CONTENT, asvs=("5.2.2",)),
     "office_dde": _c(CONTENT, asvs=("5.2.2",)),
+    "office_embedded_object": _c(CONTENT, asvs=("5.2.2",)),
+    # audio and video
+    "media_invalid": _c(SIGNATURE, CONTENT, asvs=("5.2.2",)),
+    "media_container_mismatch": _c(CONTENT_TYPE, SIGNATURE, asvs=("5.2.2",)),
+    "media_too_long": _c(LIMITS, asvs=("5.2.3",)),
+    "media_too_many_pixels": _c(LIMITS, asvs=("5.2.3",)),
+    "media_too_many_streams": _c(LIMITS, asvs=("5.2.3",)),
+    "media_attachment": _c(CONTENT, asvs=("5.2.2",)),
+    "media_polyglot": _c(SIGNATURE, CONTENT, asvs=("5.2.2",)),
+    "media_trailing_data": _c(SIGNATURE, CONTENT, asvs=("5.2.2",)),
     # ClamAV
     "malware_found": _c(CONTENT, asvs=("5.4.3",)),
     "scanner_unavailable": _c(CONTENT, asvs=("5.4.3",)),
@@ -191,10 +201,23 @@ links, what sanitising left out of an image and the client's declared type are a
 everything else rejects. Two limits shift the defaults: `allow_pdf_links = false` makes
 `pdf_link` reject, and `allow_macros = true` makes `office_macros` accept.
 
-With `sanitize = true` (the default), images are re-encoded from their pixels (no EXIF, GPS,
-text chunks, ICC profile or trailing bytes), PDFs are rewritten without active content, and
-SVGs (where a profile accepts them) go through svg-hush. When the file is clean the sanitised
-copy is what gets stored and served; a finding that rejects still rejects, copy or not.
+**Sanitising** is set per kind with `sanitize = "always" | "when_needed" | "never"` (one mode
+for all kinds, or a table with `images`, `svg` and `pdf`). Images are re-encoded from their
+pixels without EXIF, GPS, XMP, text chunks, comments or trailing bytes, but with what people
+see kept: the ICC colour profile (parsed and re-serialised by LittleCMS; an invalid one is
+dropped and reported), every frame of an animation, the EXIF orientation applied to the pixels,
+and a JPEG's own quantisation tables. PDFs are re-saved by qpdf without active content or bytes
+outside the document; SVGs (where a profile accepts them) go through svg-hush. Under
+`when_needed` (the default for images and PDF) a file with nothing to remove is served
+byte-identical to the upload. When a clean file has a sanitised copy, the copy is stored and
+served; the file record keeps the upload's `received_sha256` and `received_size` beside the
+served `sha256` and `size`, and `sanitize_changes` says what the copy changed. A finding that
+rejects still rejects, copy or not.
+
+**Triage.** `filegate inspect --explain FILE` (offline) and `GET /v1/files/{id}` with an admin
+key show each finding's evidence (`where`: a part name, a PDF object, a byte offset, an archive
+member, a stream) and the setting that decided it, for example `built-in default: every finding
+rejects; set profiles.default.actions.media_attachment = "accept" to accept it`.
 """
 
 
@@ -207,12 +230,18 @@ PIPELINE = """\
    extensions.
 2. **Size and extension**: the profile's maximum size and allowed extensions.
 3. **True type**: libmagic reads the first 1 MiB; Google's Magika model judges the file
-   independently. The type must be one the profile allows and one the extension may carry,
-   and a confident Magika that sees another kind of file than libmagic rejects it.
+   independently. Office files are named from their own structure (the main part's content
+   type in an OOXML package, the `mimetype` of an ODF one, the streams of an OLE file), since
+   libmagic only reads entry order; Markdown that libmagic calls a script (a README quoting
+   code) is Markdown when Magika is sure. The type must be one the profile allows and one the
+   extension may carry, and a confident Magika that sees another kind of file than libmagic
+   rejects it (HEIF and AVIF excepted: to Magika every ISO base media file is an MP4).
 4. **Code**: executables, scripts, browser markup and pickles, by either detector's verdict;
    web-server configuration files by name.
-5. **Content, by true type**: raster images, SVG, PDF, office documents (OOXML, ODF, legacy
-   OLE, SYLK) and archives (zip, tar, gzip, bzip2, xz). Archive members go through this same
+5. **Content, by true type**: raster images (PNG, JPEG, GIF, WebP, TIFF, BMP, ICO, HEIC,
+   AVIF), SVG, PDF, office documents (OOXML, ODF, legacy OLE, RTF, SYLK), audio and video
+   (MP4/MOV/M4A, WebM/Matroska, MP3, Ogg/Opus, WAV, FLAC: demuxed by FFmpeg through PyAV,
+   without decoding) and archives (zip, tar, gzip, bzip2, xz). Archive members go through this same
    pipeline, one level deeper, inflated under hard caps.
 6. **ClamAV**, last, over clamd's `INSTREAM`, only for files the structural checks passed.
    With `scanner_required = true` a file is never promoted unscanned: it waits in quarantine.
@@ -230,7 +259,9 @@ def _pipeline() -> str:
     )
     limits = (
         "Default limits (per profile, under `[profiles.<name>.limits]`): at most "
-        f"{lim.max_pixels:,} pixels and {lim.max_frames:,} frames per image; "
+        f"{lim.max_pixels:,} pixels and {lim.max_frames:,} frames per image; audio and video "
+        f"of at most {lim.max_media_seconds // 3600} hours and {lim.max_media_streams} "
+        "streams; "
         f"{lim.max_archive_entries:,} archive entries, {lim.max_archive_depth} levels of "
         f"nesting, a {lim.max_archive_ratio}:1 inflation ratio and "
         f"{_size(lim.max_archive_total)} inflated in all; {_allowed(lim)}."

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
@@ -396,8 +397,19 @@ def webhooks_remove(
 def inspect_paths(
     paths: Annotated[list[Path], typer.Argument(help="Files to inspect.")],
     profile: Annotated[str | None, typer.Option(help="Profile to judge by.")] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="For each finding, show where its evidence is and which setting decides it.",
+        ),
+    ] = False,
 ) -> None:
-    """Inspect files offline; one JSON line each; exit 1 if any is rejected or unreadable."""
+    """Inspect files offline; one JSON line each; exit 1 if any is rejected or unreadable.
+
+    With --explain, a readable report instead: each finding with its evidence (part, object,
+    offset), what the profile does with it, and the setting to change for a false positive.
+    """
     settings = _settings()
     try:
         policy = settings.profile(profile)
@@ -408,29 +420,51 @@ def inspect_paths(
     for path in paths:
         line = _inspect_one(path, policy)
         failed |= line.get("state") != "clean"
-        typer.echo(json.dumps(line))
+        typer.echo(_explained(line) if explain else json.dumps(line))
     if failed:
         raise typer.Exit(1)
 
 
-def _inspect_one(path: Path, policy: InspectionPolicy) -> dict[str, object]:
-    from filegate.inspect.pipeline import inspect_file
+def _explained(line: dict[str, Any]) -> str:
+    if "error" in line:
+        return f"{line['path']}: {line['error']}"
+    lines = [f"{line['path']}: {line['state']} ({line['detected_type']})"]
+    for finding in line["findings"]:
+        lines.append(f"  {finding['action']:<6}  {finding['code']}: {finding['message']}")
+        if finding.get("where"):
+            lines.append(f"          where: {finding['where']}")
+        lines.append(f"          rule:  {finding['rule']}")
+    for change in line.get("sanitize_changes", []):
+        lines.append(f"  copy    {change}")
+    return "\n".join(lines)
+
+
+def _inspect_one(path: Path, policy: InspectionPolicy) -> dict[str, Any]:
+    from filegate.inspect.pipeline import explain, inspect_file
 
     if not path.is_file():
         return {"path": str(path), "error": "not a readable file"}
-    result = inspect_file(
-        path,
-        original_name=path.name,
-        declared_type=None,
-        size=path.stat().st_size,
-        policy=policy,
-    )
+    with tempfile.TemporaryDirectory(prefix="filegate-inspect-") as scratch:
+        result = inspect_file(
+            path,
+            original_name=path.name,
+            declared_type=None,
+            size=path.stat().st_size,
+            policy=policy,
+            sanitized_path=str(Path(scratch) / "copy"),
+        )
     verdict = result.verdict
+    findings = []
+    for finding in verdict.findings:
+        action, rule = explain(policy, finding)
+        findings.append({**finding.as_dict(), "action": action.value, "rule": rule})
     return {
         "path": str(path),
         "state": verdict.state.value,
         "detected_type": verdict.detected_type,
-        "findings": [f.as_dict() for f in verdict.findings],
+        "findings": findings,
+        "sanitized": bool(result.changes),
+        "sanitize_changes": list(result.changes),
     }
 
 

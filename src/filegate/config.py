@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,7 +25,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from filegate.domain import Action, InspectionLimits, InspectionPolicy
+from filegate.domain import (
+    Action,
+    InspectionLimits,
+    InspectionPolicy,
+    SanitizeMode,
+    SanitizeRules,
+)
 from filegate.errors import ErrorCode, FilegateError
 
 DEFAULT_CONFIG_FILE = Path("filegate.toml")
@@ -45,11 +59,39 @@ class ProfileLimits(BaseModel):
     allow_svg: bool = _LIMIT_DEFAULTS.allow_svg
     allow_macros: bool = _LIMIT_DEFAULTS.allow_macros
     allow_pdf_links: bool = _LIMIT_DEFAULTS.allow_pdf_links
+    max_media_seconds: int = Field(default=_LIMIT_DEFAULTS.max_media_seconds, gt=0)
+    max_media_streams: int = Field(default=_LIMIT_DEFAULTS.max_media_streams, gt=0)
 
     def domain(self) -> InspectionLimits:
         values = self.model_dump()
         values["max_archive_total"] = int(self.max_archive_total)
         return InspectionLimits(**values)
+
+
+_SANITIZE_DEFAULTS = SanitizeRules()
+
+
+class Sanitize(BaseModel):
+    """When each kind gets a sanitised copy; a profile may also give one mode for all, or
+    ``true`` ("always") / ``false`` ("never") as before the modes existed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    images: SanitizeMode = _SANITIZE_DEFAULTS.images
+    svg: SanitizeMode = _SANITIZE_DEFAULTS.svg
+    pdf: SanitizeMode = _SANITIZE_DEFAULTS.pdf
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_for_all(cls, value: object) -> object:
+        if isinstance(value, bool):
+            value = SanitizeMode.ALWAYS if value else SanitizeMode.NEVER
+        if isinstance(value, str):
+            return dict.fromkeys(("images", "svg", "pdf"), value)
+        return value
+
+    def domain(self) -> SanitizeRules:
+        return SanitizeRules(images=self.images, svg=self.svg, pdf=self.pdf)
 
 
 class Profile(BaseModel):
@@ -61,7 +103,7 @@ class Profile(BaseModel):
     types: list[str] = Field(min_length=1)
     max_size: ByteSize = ByteSize(100 * 1024 * 1024)
     allow_empty: bool = False
-    sanitize: bool = True
+    sanitize: Sanitize = Field(default_factory=Sanitize)
     actions: dict[str, Action] = Field(default_factory=dict)
     limits: ProfileLimits = Field(default_factory=ProfileLimits)
 
@@ -99,49 +141,84 @@ class Profile(BaseModel):
             allow_empty=self.allow_empty,
             actions=dict(self.actions),
             limits=self.limits.domain(),
-            sanitize=self.sanitize,
+            sanitize=self.sanitize.domain(),
         )
 
 
-_IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"]
-_IMAGE_EXTENSIONS = ["png", "jpg", "jpeg", "gif", "webp"]
-_OFFICE = {
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.template": "dotx",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.template": "xltx",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
-    "application/vnd.openxmlformats-officedocument.presentationml.template": "potx",
-    "application/vnd.oasis.opendocument.text": "odt",
-    "application/vnd.oasis.opendocument.text-template": "ott",
-    "application/vnd.oasis.opendocument.spreadsheet": "ods",
-    "application/vnd.oasis.opendocument.presentation": "odp",
+_IMAGES = {
+    "image/png": ["png"],
+    "image/jpeg": ["jpg", "jpeg"],
+    "image/gif": ["gif"],
+    "image/webp": ["webp"],
+    "image/tiff": ["tif", "tiff"],
+    "image/bmp": ["bmp"],
+    "image/vnd.microsoft.icon": ["ico"],
+    "image/heic": ["heic"],
+    "image/heif": ["heif"],
+    "image/avif": ["avif"],
 }
-_DOCUMENT_TYPES = ["application/pdf", "text/plain", "text/csv", *_OFFICE]
-_DOCUMENT_EXTENSIONS = ["pdf", "txt", "csv", *_OFFICE.values()]
+_DOCUMENTS = {
+    "application/pdf": ["pdf"],
+    "text/plain": ["txt"],
+    "text/csv": ["csv"],
+    "text/tab-separated-values": ["tsv"],
+    "text/markdown": ["md"],
+    "application/json": ["json"],
+    "text/rtf": ["rtf"],
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ["docx"],
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.template": ["dotx"],
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ["xlsx"],
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.template": ["xltx"],
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ["pptx"],
+    "application/vnd.openxmlformats-officedocument.presentationml.slideshow": ["ppsx"],
+    "application/vnd.openxmlformats-officedocument.presentationml.template": ["potx"],
+    "application/vnd.oasis.opendocument.text": ["odt"],
+    "application/vnd.oasis.opendocument.text-template": ["ott"],
+    "application/vnd.oasis.opendocument.spreadsheet": ["ods"],
+    "application/vnd.oasis.opendocument.presentation": ["odp"],
+    # Legacy Office without macros (the office inspector rejects VBA and Excel 4 macros).
+    "application/msword": ["doc"],
+    "application/vnd.ms-excel": ["xls"],
+    "application/vnd.ms-powerpoint": ["ppt"],
+}
+_MEDIA = {
+    "video/mp4": ["mp4", "m4v"],
+    "audio/mp4": ["m4a"],
+    "video/quicktime": ["mov"],
+    "video/webm": ["webm"],
+    "audio/webm": [],
+    "video/x-matroska": ["mkv"],
+    "audio/x-matroska": ["mka"],
+    "audio/mpeg": ["mp3"],
+    "audio/ogg": ["ogg", "oga", "opus"],
+    "video/ogg": ["ogv"],
+    "audio/opus": [],
+    "audio/wav": ["wav"],
+    "audio/flac": ["flac"],
+}
+_ARCHIVES = {
+    "application/zip": ["zip"],
+    "application/gzip": ["gz", "tgz"],
+    "application/x-tar": ["tar"],
+}
+
+
+def _profile(*kinds: dict[str, list[str]], **settings: Any) -> Profile:
+    """A profile accepting every type in ``kinds`` under its usual extensions."""
+    types = [media_type for kind in kinds for media_type in kind]
+    extensions = [extension for kind in kinds for exts in kind.values() for extension in exts]
+    return Profile(types=types, extensions=extensions, **settings)
 
 
 def builtin_profiles() -> dict[str, Profile]:
     """The profiles a fresh install has; a config file's ``[profiles.*]`` replace them all."""
     return {
-        # Images (re-encoded), PDF, office documents, text, CSV, and zips of those; no SVG.
-        "default": Profile(
-            extensions=[*_IMAGE_EXTENSIONS, *_DOCUMENT_EXTENSIONS, "zip"],
-            types=[*_IMAGE_TYPES, *_DOCUMENT_TYPES, "application/zip"],
-            max_size=ByteSize(100 * 1024 * 1024),
-        ),
-        "images": Profile(
-            extensions=_IMAGE_EXTENSIONS,
-            types=_IMAGE_TYPES,
-            max_size=ByteSize(20 * 1024 * 1024),
-            limits=ProfileLimits(allow_archives=False),
-        ),
-        "documents": Profile(
-            extensions=_DOCUMENT_EXTENSIONS,
-            types=_DOCUMENT_TYPES,
-            max_size=ByteSize(100 * 1024 * 1024),
-            limits=ProfileLimits(allow_archives=False),
-        ),
+        # Images (re-encoded when they carry metadata), documents, text, audio and video, and
+        # archives of those; no SVG, no HTML, no executables.
+        "default": _profile(_IMAGES, _DOCUMENTS, _MEDIA, _ARCHIVES, max_size="100MiB"),
+        "images": _profile(_IMAGES, max_size="20MiB", limits={"allow_archives": False}),
+        "documents": _profile(_DOCUMENTS, max_size="100MiB", limits={"allow_archives": False}),
+        "media": _profile(_MEDIA, max_size="2GiB", limits={"allow_archives": False}),
     }
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from filegate.errors import ErrorCode, FilegateError
 
@@ -92,24 +92,70 @@ class Action(enum.StrEnum):
     ACCEPT = "accept"
 
 
+SanitizeKind = Literal["images", "svg", "pdf"]
+
+
+class SanitizeMode(enum.StrEnum):
+    """When an inspector writes the copy that is served instead of the upload."""
+
+    # Every file of the kind is rewritten (images re-encoded, PDFs re-saved by qpdf).
+    ALWAYS = "always"
+    # Only a file with something to remove (metadata, active content, trailing bytes); any
+    # other is served byte-identical to the upload.
+    WHEN_NEEDED = "when_needed"
+    # The upload is served as it came; what would have been removed is only reported.
+    NEVER = "never"
+
+
+@dataclass(frozen=True, slots=True)
+class SanitizeRules:
+    """The sanitising mode per kind of file that has a sanitiser."""
+
+    images: SanitizeMode = SanitizeMode.WHEN_NEEDED
+    svg: SanitizeMode = SanitizeMode.ALWAYS
+    pdf: SanitizeMode = SanitizeMode.WHEN_NEEDED
+
+    @classmethod
+    def every(cls, mode: SanitizeMode) -> SanitizeRules:
+        return cls(images=mode, svg=mode, pdf=mode)
+
+    @property
+    def any(self) -> bool:
+        return any(mode is not SanitizeMode.NEVER for mode in (self.images, self.svg, self.pdf))
+
+    def mode(self, kind: SanitizeKind) -> SanitizeMode:
+        return {"images": self.images, "svg": self.svg, "pdf": self.pdf}[kind]
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One observation by an inspector. ``code`` is stable; ``message`` is for humans."""
+    """One observation by an inspector. ``code`` is stable; ``message`` is for humans;
+    ``where`` is the evidence's place in the file when there is one (a zip part, a PDF object,
+    a byte offset, an archive member), so a false positive can be found in a minute."""
 
     code: str
     message: str
+    where: str | None = None
 
     def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+        found = {"code": self.code, "message": self.message}
+        if self.where is not None:
+            found["where"] = self.where
+        return found
+
+    @classmethod
+    def of(cls, stored: Mapping[str, str]) -> Finding:
+        """The finding ``as_dict`` wrote."""
+        return cls(code=stored["code"], message=stored["message"], where=stored.get("where"))
 
 
 @dataclass(frozen=True, slots=True)
 class InspectionLimits:
     """Thresholds for hostile input; each default carries its reason."""
 
-    # Pillow's own guard is ~179 Mpx; 50 Mpx covers every camera photo and keeps a decode
-    # near 200 MB of RAM.
-    max_pixels: int = 50_000_000
+    # Pillow's own guard is ~179 Mpx; 100 Mpx covers 61 Mpx full-frame cameras and A0 scans
+    # at 300 dpi (a real 9312x6560 office scan is 61 Mpx), and keeps a decode near 400 MB.
+    max_pixels: int = 100_000_000
     # Animated GIF/WebP frames are decoded one by one; thousands of frames are a CPU bomb.
     max_frames: int = 1_000
     # Real archives hold hundreds of entries; tens of thousands make scanners spin.
@@ -125,6 +171,12 @@ class InspectionLimits:
     allow_svg: bool = False
     allow_macros: bool = False
     allow_pdf_links: bool = True
+    # Audio and video: a feature film runs about 3 hours; a header claiming days is a lie or a
+    # stream that never ends.
+    max_media_seconds: int = 6 * 3600
+    # Real files carry a video, an audio track or two and a few subtitles; hundreds of streams
+    # make demuxers and players allocate per stream.
+    max_media_streams: int = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +190,9 @@ class InspectionPolicy:
     allow_empty: bool = False
     actions: Mapping[str, Action] = field(default_factory=dict)
     limits: InspectionLimits = field(default_factory=InspectionLimits)
-    # Re-encode images (and strip PDF active content when the profile accepts it) and promote
-    # the sanitised copy instead of the upload.
-    sanitize: bool = True
+    # Which kinds get a sanitised copy (re-encoded images, SVG through svg-hush, PDFs without
+    # active content) promoted instead of the upload, and when.
+    sanitize: SanitizeRules = field(default_factory=SanitizeRules)
 
     def action_for(self, finding: Finding) -> Action:
         """Findings reject unless the profile explicitly accepts their code."""
@@ -183,6 +235,12 @@ class FileRecord:
     created_at: datetime
     updated_at: datetime
     inspected_at: datetime | None
+    # The upload as received (None: inspected before this was recorded); ``sha256`` and
+    # ``size`` above are what is served.
+    received_sha256: str | None = None
+    received_size: int | None = None
+    # What the served, sanitised copy changed; empty when the upload itself is served.
+    sanitized: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,9 @@ def test_upgrading_at_head_keeps_existing_rows(database_url: str) -> None:
         "updated_at": now,
         "inspected_at": now,
         "verdict": None,
+        "received_sha256": "f" * 64,
+        "received_size": 67,
+        "sanitized": None,
     }
     api_keys, files = Base.metadata.tables["api_keys"], Base.metadata.tables["files"]
     engine = make_engine(database_url)

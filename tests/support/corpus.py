@@ -876,7 +876,7 @@ def _office() -> tuple[Sample, ...]:
             "agenda.docx",
             bare_docx(main=DOCM_MAIN),
             "a .docm renamed .docx",
-            "office_macros",
+            "type_mismatch",
         ),
         _hostile(
             "invoice.doc",

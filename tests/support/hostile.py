@@ -6,32 +6,32 @@ import os
 import time
 
 from filegate.domain import FileState, Verdict
-from filegate.inspect.base import Job, Result
+from filegate.inspect.base import Inspection, Job
 
 
-def behave(job: Job) -> Result:
-    return Result(Verdict(FileState.CLEAN, (), "text/plain"), os.path.basename(job.path))
+def behave(job: Job) -> Inspection:
+    return Inspection(Verdict(FileState.CLEAN, (), "text/plain"), os.path.basename(job.path))
 
 
-def crash(job: Job) -> Result:
+def crash(job: Job) -> Inspection:
     os.abort()
 
 
-def hang(job: Job) -> Result:
+def hang(job: Job) -> Inspection:
     time.sleep(3600)
     raise AssertionError("unreachable")
 
 
-def spin(job: Job) -> Result:
+def spin(job: Job) -> Inspection:
     while True:
         pass
 
 
-def hog_memory(job: Job) -> Result:
+def hog_memory(job: Job) -> Inspection:
     hoard = []
     while True:
         hoard.append(bytearray(64 * 1024 * 1024))
 
 
-def explode(job: Job) -> Result:
+def explode(job: Job) -> Inspection:
     raise RuntimeError("parser bug")

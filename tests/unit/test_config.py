@@ -52,7 +52,7 @@ def test_defaults_keep_everything_under_the_data_dir() -> None:
     assert settings.resolved_storage_dir == Path("var") / "storage"
     assert settings.port == 8000
     assert settings.default_profile == "default"
-    assert set(settings.profiles) == {"default", "images", "documents"}
+    assert set(settings.profiles) == {"default", "images", "documents", "media"}
 
 
 def test_the_database_follows_the_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -630,7 +630,9 @@ def test_a_member_finding_carries_the_member_name(tmp_path: Path) -> None:
 
     outcome = inspect_archive(sample_of(path), Limits(), recorder)
 
-    assert outcome.findings == (Finding("type_not_allowed", "dir/evil.bin: content is x/evil"),)
+    assert outcome.findings == (
+        Finding("type_not_allowed", "dir/evil.bin: content is x/evil", where="dir/evil.bin"),
+    )
 
 
 def test_nested_findings_name_the_whole_path(tmp_path: Path) -> None:
@@ -648,7 +650,7 @@ def test_member_names_are_defused_in_messages(tmp_path: Path) -> None:
 
     outcome = inspect_archive(sample_of(path), Limits(), recorder)
 
-    assert outcome.findings == (Finding("x", "evil?gnp.exe?: bad"),)
+    assert outcome.findings == (Finding("x", "evil?gnp.exe?: bad", where="evil?gnp.exe?"),)
 
 
 @pytest.mark.parametrize("build", [office, opendocument], ids=["ooxml", "odf"])

@@ -14,7 +14,7 @@ from PIL import Image
 from filegate.config import builtin_profiles
 from filegate.domain import FileState, Finding, InspectionPolicy, Verdict
 from filegate.inspect import FINDING_CODES, antivirus, extensions_for, with_default_actions
-from filegate.inspect.base import Job, Result
+from filegate.inspect.base import Inspection, Job
 from filegate.inspect.sandbox import Sandbox
 from tests.support.corpus import Sample, benign, malicious
 from tests.support.samples import png
@@ -68,7 +68,7 @@ def inspect(
     name: str,
     data: bytes,
     policy: InspectionPolicy = DEFAULT,
-) -> tuple[Result, Path, Path]:
+) -> tuple[Inspection, Path, Path]:
     """Run one upload through the sandbox; returns the result, the upload and its copy's path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "upload"  # stored under an id, never under the client's name

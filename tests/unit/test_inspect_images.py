@@ -14,12 +14,24 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageCms
 
+from filegate.domain import SanitizeMode, SanitizeRules
+from filegate.inspect import images
 from filegate.inspect.base import Limits, Outcome, Sample
 from filegate.inspect.images import CODES, INFORMATIONAL_CODES, inspect_image
 
-MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
+MIME = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "TIFF": "image/tiff",
+    "BMP": "image/bmp",
+    "ICO": "image/vnd.microsoft.icon",
+    "AVIF": "image/avif",
+    "HEIF": "image/heic",
+}
 EXTENSION = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}
 
 
@@ -34,6 +46,8 @@ def picture(size: tuple[int, int] = (40, 30), mode: str = "RGB") -> Image.Image:
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    if fmt == "HEIF":
+        images._register_heif()  # the inspector loads libheif on first use; so does this
     out = io.BytesIO()
     image.save(out, format=fmt, **options)
     return out.getvalue()
@@ -178,7 +192,8 @@ CASES: list[tuple[str, Callable[[], bytes], str, Limits | None, set[str]]] = [
         None,
         NONE,
     ),
-    ("jpeg-mpo-two-pictures", mpo, "image/jpeg", None, NONE),
+    # The copy is a plain JPEG of the first picture; the second is reported as left out.
+    ("jpeg-mpo-two-pictures", mpo, "image/jpeg", None, {"image_metadata_removed"}),
     ("gif", lambda: encode(picture(), "GIF"), "image/gif", None, NONE),
     ("webp", lambda: encode(picture(), "WEBP"), "image/webp", None, NONE),
     ("webp-lossless", lambda: encode(picture(), "WEBP", lossless=True), "image/webp", None, NONE),
@@ -279,7 +294,13 @@ CASES: list[tuple[str, Callable[[], bytes], str, Limits | None, set[str]]] = [
         None,
         {"image_invalid"},
     ),
-    ("type-not-handled", lambda: encode(picture(), "BMP"), "image/bmp", None, {"image_invalid"}),
+    (
+        "type-not-handled",
+        lambda: encode(picture(), "PPM"),
+        "image/x-portable-pixmap",
+        None,
+        {"image_invalid"},
+    ),
     # Payloads riding along.
     ("png-after-iend", lambda: encode(picture(), "PNG") + b"payload", "image/png", None, TRAILING),
     ("png-zero-padding", lambda: encode(picture(), "PNG") + bytes(16), "image/png", None, NONE),
@@ -408,7 +429,7 @@ def test_the_copy_is_clean(
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP"])
 def test_benign_copy_has_the_same_size_and_format(tmp_path: Path, fmt: str) -> None:
     outcome = run(tmp_path, encode(picture((37, 23)), fmt), MIME[fmt])
-    assert outcome == Outcome((), sanitized=True, sanitized_type=MIME[fmt])
+    assert outcome == Outcome((), True, MIME[fmt], changes=("re-encoded",))
     with clean_copy(tmp_path) as copy:
         assert (copy.format, copy.size) == (fmt, (37, 23))
 
@@ -436,12 +457,25 @@ def test_text_chunks_are_left_out(tmp_path: Path) -> None:
         assert b"someone" not in (tmp_path / "clean").read_bytes()
 
 
-def test_icc_profile_and_comments_are_left_out(tmp_path: Path) -> None:
+def test_invalid_icc_profile_and_comments_are_left_out(tmp_path: Path) -> None:
     data = encode(picture(), "JPEG", icc_profile=b"opaque profile", comment=b"shot on")
     outcome = run(tmp_path, data, "image/jpeg")
-    assert [f.message for f in outcome.findings] == ["left out of the copy: ICC profile, comments"]
+    assert [f.message for f in outcome.findings] == [
+        "left out of the copy: an invalid ICC profile, comments"
+    ]
     with clean_copy(tmp_path) as copy:
         assert copy.info.keys().isdisjoint({"icc_profile", "comment", "exif", "xmp"})
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_a_valid_icc_profile_is_kept(tmp_path: Path, fmt: str) -> None:
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = encode(picture(), fmt, icc_profile=profile)
+    outcome = run(tmp_path, data, MIME[fmt])
+    assert "ICC colour profile kept" in outcome.changes
+    with clean_copy(tmp_path) as copy:
+        kept = ImageCms.ImageCmsProfile(io.BytesIO(copy.info["icc_profile"]))
+        assert ImageCms.getProfileDescription(kept).strip() == "sRGB built-in"
 
 
 def test_gif_comment_is_left_out(tmp_path: Path) -> None:
@@ -457,9 +491,12 @@ def test_animation_keeps_its_frames(tmp_path: Path, fmt: str) -> None:
         assert getattr(copy, "n_frames", 1) == 4
 
 
-def test_animation_too_big_to_hold_keeps_its_first_frame(tmp_path: Path) -> None:
-    # 10 frames of 1,024 px: each under the cap, but 10,240 px held at once is over it.
-    outcome = run(tmp_path, animation("GIF", 10, (32, 32)), "image/gif", Limits(max_pixels=5_000))
+def test_animation_too_big_to_hold_keeps_its_first_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 10 frames of 1,024 px: each fits, but 10 frames held at once are over the budget.
+    monkeypatch.setattr(images, "COPY_BYTES", 5_000)
+    outcome = run(tmp_path, animation("GIF", 10, (32, 32)), "image/gif")
     assert codes(outcome) == {"image_frames_dropped"}
     assert outcome.sanitized
     with clean_copy(tmp_path) as copy:
@@ -552,3 +589,80 @@ def test_mutated_images_never_raise(
 
 def test_informational_codes_are_codes() -> None:
     assert INFORMATIONAL_CODES.issubset(CODES)
+
+
+def run_mode(tmp_path: Path, data: bytes, mime: str, mode: SanitizeMode) -> Outcome:
+    path = tmp_path / "upload"
+    path.write_bytes(data)
+    sample = Sample(
+        str(path),
+        len(data),
+        mime,
+        None,
+        sanitized_path=str(tmp_path / "clean"),
+        sanitize=SanitizeRules.every(mode),
+    )
+    return inspect_image(sample, Limits())
+
+
+def test_when_needed_leaves_an_image_with_nothing_to_remove_alone(tmp_path: Path) -> None:
+    outcome = run_mode(tmp_path, encode(picture(), "PNG"), "image/png", SanitizeMode.WHEN_NEEDED)
+    assert outcome == Outcome()
+    assert not (tmp_path / "clean").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "removed"),
+    [
+        (lambda: encode(picture(), "PNG", pnginfo=text_chunk()), "removed: text chunks"),
+        (jpeg_with_exif, "removed: EXIF"),
+        (lambda: jpeg_with_exif(orientation=6), "EXIF orientation applied to the pixels"),
+    ],
+    ids=["png-text", "jpeg-exif", "jpeg-rotated"],
+)
+def test_when_needed_rewrites_what_carries_metadata(
+    tmp_path: Path, data: Callable[[], bytes], removed: str
+) -> None:
+    raw = data()
+    mime = "image/png" if raw.startswith(b"\x89PNG") else "image/jpeg"
+    outcome = run_mode(tmp_path, raw, mime, SanitizeMode.WHEN_NEEDED)
+    assert outcome.sanitized
+    assert removed in outcome.changes
+
+
+def test_never_reports_but_writes_nothing(tmp_path: Path) -> None:
+    outcome = run_mode(tmp_path, jpeg_with_exif(), "image/jpeg", SanitizeMode.NEVER)
+    assert outcome == Outcome()
+    assert not (tmp_path / "clean").exists()
+
+
+def test_a_commented_animation_stays_animated(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (16, 16), (40 * i, 90, 200)) for i in range(6)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], comment=b"a tool")
+    outcome = run_mode(tmp_path, data, "image/gif", SanitizeMode.WHEN_NEEDED)
+    assert outcome.sanitized
+    with clean_copy(tmp_path) as copy:
+        assert copy.n_frames == 6
+
+
+def text_chunk() -> object:
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Software", "a photo editor")
+    return info
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "BMP", "ICO", "AVIF", "HEIF"])
+def test_more_formats_decode_and_copy(tmp_path: Path, fmt: str) -> None:
+    outcome = run(tmp_path, encode(picture((32, 32)), fmt), MIME[fmt])
+    assert codes(outcome) == set()
+    with clean_copy(tmp_path) as copy:
+        assert copy.size == (32, 32)
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "ICO", "AVIF", "HEIF"])
+def test_more_formats_with_a_payload_after_them(tmp_path: Path, fmt: str) -> None:
+    data = encode(picture((32, 32)), fmt) + b"<?php system($_GET[1]); ?>"
+    outcome = run(tmp_path, data, MIME[fmt])
+    assert {"image_trailing_data", "image_embedded_markup"} <= codes(outcome)

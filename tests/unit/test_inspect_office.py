@@ -307,14 +307,17 @@ def docx(
     defaults: Mapping[str, str] | None = None,
     extra: Parts | None = None,
 ) -> bytes:
-    return package(
-        {
-            "[Content_Types].xml": content_types({"/word/document.xml": main}, defaults),
-            "_rels/.rels": relationships(("officeDocument", "word/document.xml", "")),
-            "word/document.xml": word_document(body) if body is not None else word_document(),
-            **(extra or {}),
-        }
-    )
+    return package({**docx_parts(body, main=main, defaults=defaults), **(extra or {})})
+
+
+def docx_parts(
+    body: str | None = None, *, main: str = DOCX_MAIN, defaults: Mapping[str, str] | None = None
+) -> Parts:
+    return {
+        "[Content_Types].xml": content_types({"/word/document.xml": main}, defaults),
+        "_rels/.rels": relationships(("officeDocument", "word/document.xml", "")),
+        "word/document.xml": word_document(body) if body is not None else word_document(),
+    }
 
 
 def run(instruction: str) -> str:
@@ -552,7 +555,28 @@ OOXML_CASES = [
         {"office_macros", "office_macros_suspicious"},
         id="vba-project-under-another-name",
     ),
-    pytest.param(lambda: docx(main=DOCM_MAIN), {"office_macros"}, id="docm-renamed-docx"),
+    # No macro part: nothing here runs. The pipeline calls it a .docm (type_mismatch).
+    pytest.param(lambda: docx(main=DOCM_MAIN), set(), id="docm-without-macros"),
+    pytest.param(
+        lambda: docx(defaults={"bin": "application/vnd.ms-office.vbaProject"}),
+        set(),
+        id="macro-type-declared-for-no-part",
+    ),
+    pytest.param(
+        lambda: docx(extra={"customXml/item1.xml": b"", "word/blank.xml": b"  \r\n"}),
+        set(),
+        id="empty-and-blank-xml-parts",
+    ),
+    pytest.param(
+        lambda: docx(extra={"__MACOSX/word/._document.xml": b"\x00\x05\x16\x07\x00\x02"}),
+        set(),
+        id="finder-resource-fork",
+    ),
+    pytest.param(
+        lambda: docx(extra={"word/broken.xml": b"<w:document"}),
+        {"office_invalid"},
+        id="truncated-xml-part",
+    ),
     pytest.param(
         lambda: docx(
             '<w:p><w:fldSimple w:instr=" DDEAUTO c:\\\\windows\\\\cmd.exe &quot;/k calc&quot;"/>'
@@ -753,8 +777,8 @@ def test_the_writer_makes_files_olefile_reads(tmp_path: Path) -> None:
 
 
 def test_judges_content_not_name(tmp_path: Path) -> None:
-    # The same macro-enabled bytes, whatever the upload claims to be.
-    data = docx(main=DOCM_MAIN)
+    # The same macro-carrying bytes, whatever the upload claims to be.
+    data = docx(main=DOCM_MAIN, extra={"word/vbaProject.bin": vba_project_bin(HARMLESS_MACRO)})
     path = tmp_path / "report.docx"
     path.write_bytes(data)
     sample = Sample(

@@ -275,7 +275,12 @@ CASES = [
     ),
     pytest.param(lambda: minimal() + b"\r\n\n", set(), id="newlines-after-eof"),
     pytest.param(lambda: minimal() + b"<html>hi</html>", {"pdf_trailing_data"}, id="trailing"),
-    pytest.param(lambda: minimal() + b" " * 4096, {"pdf_trailing_data"}, id="trailing-padding"),
+    # Whitespace or NUL padding holds nothing (pypdf's issue-177 file ends in 20 KB of NUL).
+    pytest.param(lambda: minimal() + b" " * 4096, set(), id="trailing-padding"),
+    pytest.param(lambda: minimal() + bytes(20480), set(), id="trailing-nul-padding"),
+    pytest.param(
+        lambda: minimal() + bytes(4096) + b"PK", {"pdf_trailing_data"}, id="data-after-padding"
+    ),
     pytest.param(
         lambda: minimal() + zip_bytes(), {"pdf_trailing_data", "pdf_polyglot"}, id="appended-zip"
     ),
@@ -408,3 +413,22 @@ def test_damaged_documents_never_raise(tmp_path: Path) -> None:
     for number, variant in enumerate(variants):
         outcome = inspect_bytes(tmp_path / str(number), variant, sanitize=True)
         assert isinstance(outcome, Outcome)
+
+
+def test_a_crash_in_our_own_walk_is_ours_not_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(_: object) -> object:
+        raise AttributeError("'int' object has no attribute 'objgen'")
+
+    monkeypatch.setattr(pdf_module, "_active_content", broken)
+    path = tmp_path / "upload"
+    path.write_bytes(minimal())
+    outcome = inspect_pdf(
+        Sample(str(path), path.stat().st_size, "application/pdf", "pdf"), Limits()
+    )
+    assert [(f.code, f.message) for f in outcome.findings] == [
+        ("inspection_failed", "the PDF inspector crashed (AttributeError): a bug")
+    ]
+    assert "the PDF inspector crashed" in caplog.text
+    assert "Traceback" in caplog.text or caplog.records[-1].exc_info is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from filegate.domain import Area, FileState, Finding, Verdict
-from filegate.inspect.base import Job, Result
+from filegate.inspect.base import Inspection, Job
 from filegate.inspect.sandbox import Sandbox
 from filegate.services.inspection import Inspector, inspect_job
 from tests.conftest import Api
@@ -19,10 +19,10 @@ def test_a_losing_rejection_does_not_touch_the_winners_clean_file(
     db, storage, queue = runtime.db, runtime.storage, runtime.queue
     winner = Inspector(sandbox.run, runtime.settings.profile)
 
-    def loser_run(job: Job) -> Result:
+    def loser_run(job: Job) -> Inspection:
         assert inspect_job(db, storage, queue, winner, file_id) == "clean"
         failed = Finding("inspection_failed", "the file vanished mid-read")
-        return Result(Verdict(FileState.REJECTED, (failed,), None), "notes.txt")
+        return Inspection(Verdict(FileState.REJECTED, (failed,), None), "notes.txt")
 
     loser = Inspector(loser_run, runtime.settings.profile)
     assert inspect_job(db, storage, queue, loser, file_id) == "already_inspected"
@@ -41,13 +41,13 @@ def test_a_losing_clean_verdict_leaves_a_rejected_file_in_quarantine(
     runtime = api.runtime
     db, storage, queue = runtime.db, runtime.storage, runtime.queue
 
-    def rejecting_run(job: Job) -> Result:
+    def rejecting_run(job: Job) -> Inspection:
         finding = Finding("script", "pretend it is a script")
-        return Result(Verdict(FileState.REJECTED, (finding,), "text/plain"), "notes.txt")
+        return Inspection(Verdict(FileState.REJECTED, (finding,), "text/plain"), "notes.txt")
 
     winner = Inspector(rejecting_run, runtime.settings.profile)
 
-    def loser_run(job: Job) -> Result:
+    def loser_run(job: Job) -> Inspection:
         assert inspect_job(db, storage, queue, winner, file_id) == "rejected"
         return sandbox.run(job)
 

@@ -22,7 +22,7 @@ from filegate.db.models import FileRow, JobRow, UploadRow, WebhookEventRow
 from filegate.db.repository import Jobs
 from filegate.domain import Area, JobKind, JobState, new_id, utcnow
 from filegate.inspect.antivirus import ScannerConfig
-from filegate.inspect.base import Job, Result
+from filegate.inspect.base import Inspection, Job
 from filegate.inspect.sandbox import Sandbox
 from filegate.jobs.status import job_status
 from filegate.services import webhooks
@@ -262,7 +262,7 @@ def test_purge_twice_removes_old_rejections_once(japi: Api, job_settings: Settin
 class _Unused:
     """A sandbox stand-in for runtimes that never inspect."""
 
-    def run(self, job: Job) -> Result:
+    def run(self, job: Job) -> Inspection:
         raise AssertionError("this runtime must not inspect")
 
 
@@ -352,7 +352,7 @@ def test_an_inspection_that_keeps_failing_is_rejected_not_promoted(
 ) -> None:
     calls: list[str] = []
 
-    def broken(job: Job) -> Result:
+    def broken(job: Job) -> Inspection:
         calls.append(job.path)
         raise RuntimeError("the sandbox is broken")
 

@@ -12,6 +12,7 @@ from filegate.domain import Action, FileState, InspectionPolicy
 from filegate.inspect import DEFAULT_ACTIONS, FINDING_CODES, INFORMATIONAL_NAME_CODES
 from filegate.inspect.deep import INFORMATIONAL_CODES
 from filegate.inspect.pipeline import Inspection, inspect_file, with_default_actions
+from tests.unit import test_inspect_office as office
 
 IMAGES = InspectionPolicy(
     name="images",
@@ -254,3 +255,27 @@ def test_every_code_is_described() -> None:
         "inspection_failed",
         "name_encoded_traversal",
     } <= FINDING_CODES.keys()
+
+
+OFFICE = InspectionPolicy(
+    name="office",
+    max_size=10 * 1024 * 1024,
+    extensions=frozenset({"docx"}),
+    types=frozenset({"application/vnd.openxmlformats-officedocument.wordprocessingml.document"}),
+)
+
+
+def test_a_docm_renamed_docx_is_a_docm(tmp_path: Path) -> None:
+    # The package's main part declares the macro-enabled type, whatever the name says.
+    result = run(tmp_path, office.docx(main=office.DOCM_MAIN), "agenda.docx", policy=OFFICE)
+    assert result.verdict.detected_type == "application/vnd.ms-word.document.macroenabled.12"
+    assert {"type_mismatch", "type_not_allowed"} <= set(codes(result))
+
+
+def test_an_ooxml_package_is_known_by_its_structure_not_its_entry_order(tmp_path: Path) -> None:
+    # Word's templates list customXml/ first; libmagic then says application/octet-stream.
+    parts = {f"customXml/item{n}.xml": b"<a/>" for n in range(1, 4)}
+    data = office.package({**parts, **office.docx_parts()})
+    result = run(tmp_path, data, "letter.docx", policy=OFFICE)
+    assert result.verdict.state is FileState.CLEAN, codes(result)
+    assert result.verdict.detected_type == next(iter(OFFICE.types))

@@ -74,6 +74,12 @@ class FileRow(Base):
     inspected_at: Mapped[datetime | None] = mapped_column()
     # The inspection's verdict while it waits for the promote job (state is still quarantined).
     verdict: Mapped[str | None] = mapped_column(String(16))
+    # The upload as received; ``sha256`` and ``size`` are what is served, which differ when a
+    # sanitised copy replaced it. NULL for files inspected before these columns existed.
+    received_sha256: Mapped[str | None] = mapped_column(String(64))
+    received_size: Mapped[int | None] = mapped_column(BigInteger)
+    # What the sanitised copy changed; NULL when the upload itself is served.
+    sanitized: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class ApiKeyRow(Base):

@@ -50,10 +50,13 @@ def _file_record(row: FileRow) -> FileRecord:
         detected_type=row.detected_type,
         profile=row.profile,
         state=FileState(row.state),
-        findings=tuple(Finding(code=f["code"], message=f["message"]) for f in row.findings),
+        findings=tuple(Finding.of(f) for f in row.findings),
         created_at=row.created_at,
         updated_at=row.updated_at,
         inspected_at=row.inspected_at,
+        received_sha256=row.received_sha256,
+        received_size=row.received_size,
+        sanitized=tuple(row.sanitized or ()),
     )
 
 
@@ -78,6 +81,8 @@ class Files:
                 created_at=record.created_at,
                 updated_at=record.updated_at,
                 inspected_at=record.inspected_at,
+                received_sha256=record.received_sha256 or record.sha256,
+                received_size=record.size if record.received_size is None else record.received_size,
             )
         )
 
@@ -116,11 +121,12 @@ class Files:
         detected_type: str | None,
         size: int | None = None,
         sha256: str | None = None,
+        sanitized: Sequence[str] = (),
     ) -> bool:
         """Store an inspection's verdict for the promote job; False if one is already stored.
 
         The file stays quarantined until ``promote``. ``size`` and ``sha256`` change when a
-        sanitised copy replaces the upload.
+        sanitised copy replaces the upload, and ``sanitized`` says what it changed.
         """
         now = utcnow()
         values: dict[str, object] = {
@@ -131,7 +137,7 @@ class Files:
             "updated_at": now,
         }
         if size is not None and sha256 is not None:
-            values.update(size=size, sha256=sha256)
+            values.update(size=size, sha256=sha256, sanitized=list(sanitized))
         result = self.session.execute(
             update(FileRow)
             .where(

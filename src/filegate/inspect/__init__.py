@@ -1,10 +1,10 @@
 """The pure inspection core: names, true types and verdicts. Imports only domain and errors."""
 
+from filegate.inspect.base import Inspection
 from filegate.inspect.names import INFORMATIONAL_NAME_CODES, SanitizedName, sanitize_filename
 from filegate.inspect.pipeline import (
     DEFAULT_ACTIONS,
     FINDING_CODES,
-    Inspection,
     inspect_file,
     with_default_actions,
 )

@@ -319,12 +319,20 @@ def _extract_member(
         elif path is not None and run.inspect_member is not None:
             outcome = run.inspect_member(path, name, run.sample.depth + 1)
             shown = _label(name) or "(unnamed member)"
-            run.found.extend(Finding(f.code, f"{shown}: {f.message}") for f in outcome.findings)
+            run.found.extend(
+                Finding(f.code, f"{shown}: {f.message}", _within(shown, f.where))
+                for f in outcome.findings
+            )
         return True
     finally:
         if path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
+
+
+def _within(member: str, where: str | None) -> str:
+    """Where the evidence sits: the member, and the place inside it when known."""
+    return member if where is None else f"{member}, {where}"
 
 
 def _drain(run: _Run, chunks: Iterator[bytes], sink: BinaryIO | None) -> tuple[int, int] | None:

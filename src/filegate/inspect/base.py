@@ -9,13 +9,42 @@ outcome; the profile's actions decide whether that copy is what gets promoted.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from filegate.domain import Finding, InspectionLimits, InspectionPolicy, Verdict
+from filegate.domain import (
+    Finding,
+    InspectionLimits,
+    InspectionPolicy,
+    SanitizeKind,
+    SanitizeMode,
+    SanitizeRules,
+    Verdict,
+)
 
 # The thresholds live in the domain so profiles (configuration) can carry them.
 Limits = InspectionLimits
+
+log = logging.getLogger("filegate.inspect")
+# A sample that names a sanitized_path and nothing else wants a copy of every kind.
+_ALWAYS = SanitizeRules.every(SanitizeMode.ALWAYS)
+
+
+def internal_error(inspector: str, exc: BaseException) -> Finding:
+    """A crash in our own code is not the file's fault: log the traceback for us to fix, and
+    fail closed with ``inspection_failed`` rather than blame the file."""
+    log.error("the %s inspector crashed", inspector, exc_info=exc)
+    name = type(exc).__name__
+    return Finding("inspection_failed", f"the {inspector} inspector crashed ({name}): a bug")
+
+
+def one_per_code(findings: list[Finding]) -> tuple[Finding, ...]:
+    """One finding per code, the first one found."""
+    seen: dict[str, Finding] = {}
+    for finding in findings:
+        seen.setdefault(finding.code, finding)
+    return tuple(seen.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +57,16 @@ class Sample:
     extension: str | None
     # Where an inspector may write a sanitised copy; None when sanitising is not wanted.
     sanitized_path: str | None = None
+    # When each kind's inspector writes that copy (only read when sanitized_path is set).
+    sanitize: SanitizeRules = _ALWAYS
     # How deep inside archives this sample sits (0 for the upload itself).
     depth: int = 0
+
+    def sanitize_mode(self, kind: SanitizeKind) -> SanitizeMode:
+        """When the inspector of ``kind`` writes a copy; NEVER when none may be written."""
+        if self.sanitized_path is None:
+            return SanitizeMode.NEVER
+        return self.sanitize.mode(kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +75,8 @@ class Outcome:
     # True when the inspector wrote a sanitised copy to ``sample.sanitized_path``.
     sanitized: bool = False
     sanitized_type: str | None = None
+    # What the copy changed, for people: "re-encoded", "removed EXIF, XMP".
+    changes: tuple[str, ...] = ()
 
 
 NO_FINDINGS = Outcome()
@@ -58,9 +97,11 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
-class Result:
-    """The verdict; ``sanitized_type`` is set when a sanitised copy was written."""
+class Inspection:
+    """The verdict on one file, the sanitised name to show for it, and, when a sanitised copy
+    was written to ``sanitized_path``, its type and what it changed."""
 
     verdict: Verdict
     display_name: str
     sanitized_type: str | None = None
+    changes: tuple[str, ...] = ()

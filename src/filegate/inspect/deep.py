@@ -1,16 +1,16 @@
-"""Dispatch to the content inspectors by true type: images, SVG, PDF, office, archives."""
+"""Dispatch to the content inspectors by true type: images, SVG, PDF, office, media, archives."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from filegate.domain import InspectionPolicy
-from filegate.inspect import archives, images, office, pdf, svg
-from filegate.inspect.base import Outcome, Sample
+from filegate.inspect import archives, images, media, office, pdf, svg
+from filegate.inspect.base import Limits, Outcome, Sample
 
 MemberInspector = Callable[[str, str, int], Outcome]
 
-IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+IMAGE_TYPES = images.IMAGE_TYPES
 SVG_TYPES = frozenset({"image/svg+xml"})
 PDF_TYPES = frozenset({"application/pdf"})
 # Legacy Office files are OLE compound documents; libmagic names them several ways.
@@ -26,6 +26,7 @@ OLE_TYPES = frozenset(
     }
 )
 SYLK_TYPES = frozenset({"application/x-sylk", "text/x-sylk"})
+RTF_TYPES = frozenset({"text/rtf"})
 
 DEEP_CODES: dict[str, str] = {
     **archives.CODES,
@@ -33,6 +34,7 @@ DEEP_CODES: dict[str, str] = {
     **svg.CODES,
     **pdf.CODES,
     **office.CODES,
+    **media.CODES,
 }
 # Reported so people know what happened, but harmless: accepted unless a profile says not.
 INFORMATIONAL_CODES: frozenset[str] = (
@@ -40,20 +42,23 @@ INFORMATIONAL_CODES: frozenset[str] = (
 )
 
 
+# Each content inspector and the true types it judges; archives are recognised by structure.
+_BY_TYPE: tuple[tuple[frozenset[str], Callable[[Sample, Limits], Outcome]], ...] = (
+    (IMAGE_TYPES, images.inspect_image),
+    (SVG_TYPES, svg.inspect_svg),
+    (PDF_TYPES, pdf.inspect_pdf),
+    (OLE_TYPES | SYLK_TYPES | RTF_TYPES, office.inspect_office),
+    (media.MEDIA_TYPES, media.inspect_media),
+)
+
+
 def inspect_deep(
     sample: Sample, policy: InspectionPolicy, inspect_member: MemberInspector
 ) -> Outcome:
     """The findings (and sanitised copy) of the inspectors for ``sample``'s type, if any."""
-    limits = policy.limits
-    detected = sample.detected_type
-    if detected in IMAGE_TYPES:
-        return images.inspect_image(sample, limits)
-    if detected in SVG_TYPES:
-        return svg.inspect_svg(sample, limits)
-    if detected in PDF_TYPES:
-        return pdf.inspect_pdf(sample, limits)
-    if detected in OLE_TYPES or detected in SYLK_TYPES:
-        return office.inspect_office(sample, limits)
+    for types, inspector in _BY_TYPE:
+        if sample.detected_type in types:
+            return inspector(sample, policy.limits)
     if archives.archive_kind(sample) is not None:
         return _archive(sample, policy, inspect_member)
     return Outcome()

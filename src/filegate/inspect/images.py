@@ -1,13 +1,18 @@
-"""Raster images (PNG, JPEG, GIF, WebP): caps before decoding, a full decode, polyglot checks
-on the raw bytes, and a re-encoded copy without metadata.
+"""Raster images (PNG, JPEG, GIF, WebP, TIFF, BMP, ICO, HEIC, AVIF): caps before decoding, a
+full decode, polyglot checks on the raw bytes, and a faithful re-encoded copy without metadata.
 
 Size and frame caps are read from the headers before a single pixel is decoded, and this
-module's own caps decide, whatever ``Image.MAX_IMAGE_PIXELS`` (process-global) says.
+module's own caps decide, whatever ``Image.MAX_IMAGE_PIXELS`` (process-global) says. The copy
+keeps what people see: every frame, the colour profile (checked and re-serialised by
+LittleCMS), the orientation applied to the pixels, JPEG's own quantisation tables. Under
+``when_needed`` a file with nothing to remove is not rewritten at all.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
 import mmap
 import os
 import re
@@ -17,10 +22,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageCms, JpegImagePlugin
 
-from filegate.domain import Finding
-from filegate.inspect.base import Limits, Outcome, Sample
+from filegate.domain import Finding, SanitizeMode
+from filegate.inspect.base import Limits, Outcome, Sample, one_per_code
+from filegate.inspect.signatures import NOT_PADDING, Buffer, find_markup, zip_signature_at
 
 CODES: dict[str, str] = {
     "image_too_many_pixels": "The image (or its frames together) has more pixels than allowed.",
@@ -30,8 +36,8 @@ CODES: dict[str, str] = {
     "image_trailing_data": "Bytes follow the image's end marker (a way to smuggle a payload).",
     "image_embedded_markup": "HTML, script, PHP or SVG markup sits inside the image's bytes.",
     "image_polyglot": "A PDF or ZIP signature sits inside the image: it is also another file.",
-    "image_metadata_removed": "EXIF, text, comments or an ICC profile were left out of the "
-    "sanitised copy.",
+    "image_metadata_removed": "EXIF, XMP, text, comments, extra pictures or an invalid colour "
+    "profile were left out of the sanitised copy.",
     "image_frames_dropped": "The sanitised copy keeps only the first frame of the animation.",
     "image_sanitize_failed": "No sanitised copy could be written.",
 }
@@ -41,37 +47,33 @@ INFORMATIONAL_CODES = frozenset({"image_metadata_removed", "image_frames_dropped
 
 # Decoding cost grows with every frame: an animation may decode this many times the pixels of
 # the largest still image (1 Gpx at the default cap, a few seconds of CPU).
-ANIMATION_PIXEL_FACTOR = 20
-# Readers find a zip by its end record, which sits in the last 22 bytes plus a comment of at
-# most 65,535 bytes; a signature further from the end makes no zip that a tool opens.
-_ZIP_TAIL = 22 + 0xFFFF
-
-# Matched in lowercased windows: case-insensitive alternation is ten times slower in `re`.
-_MARKUP = (re.compile(rb"<(?:script[\s/>]|html[\s>]|\?php|svg[\s/>])"), re.compile(rb"javascript:"))
-_WINDOW = 4 * 1024 * 1024
-_OVERLAP = 16  # longer than any marker, so none is cut in two between windows
+ANIMATION_PIXEL_FACTOR = 10
 _PDF = re.compile(rb"%PDF-")
-# A local file header with a plausible "version needed" and compression method, so four
-# random bytes of pixel data do not count.
-_ZIP_LOCAL = re.compile(rb"PK\x03\x04[\x00-\x3f]\x00..[\x00\x08\x09\x0c\x0e\x5d\x5f\x63]\x00", re.S)
-_ZIP_END = re.compile(rb"PK\x05\x06")
-# Zero padding after the end marker is what some encoders write; it can carry no payload.
-_NOT_PADDING = re.compile(rb"[^\x00]")
 # The next JPEG marker after entropy-coded data: not a stuffed 00, a restart marker or fill.
 _JPEG_MARKER = re.compile(rb"\xff(?=[^\x00\xd0-\xd7\xff])")
 
-# Pillow's names for what each key in ``info`` holds; pixels never depend on them.
+# Pillow's names for what each key in ``info`` holds; pixels never depend on them. The ICC
+# profile is not here: colours depend on it, so the copy keeps it (see ``_colour_profile``).
 _METADATA_KEYS = {
     "exif": "EXIF",
     "xmp": "XMP",
-    "icc_profile": "ICC profile",
     "comment": "comments",
     "photoshop": "Photoshop/IPTC",
     "extension": "application extensions",
 }
+# Raw findings whose bytes a copy leaves behind: under when_needed they call for one.
+_REMOVABLE_CODES = frozenset({"image_trailing_data", "image_embedded_markup", "image_polyglot"})
+# Pillow's writers hold every frame while encoding; a copy of this many bytes of pixels fits in
+# the sandbox's 2 GiB beside the decoder and the type model. Past it, the first frame is kept.
+COPY_BYTES = 768 * 1024 * 1024
 _GIF_ANIMATION_EXTENSIONS = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
 # JPEG APPn segments that are neither JFIF (APP0), nor Adobe colour (APP14), nor reported above.
 _JPEG_OTHER_APPS = frozenset(f"APP{n}" for n in (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15))
+
+# ISO/IEC 14496-12 and 23008-12 top-level boxes; anything else after them is not the image.
+_BMFF_TOP_LEVEL = frozenset(
+    {b"ftyp", b"meta", b"moov", b"mdat", b"free", b"skip", b"uuid", b"idat", b"pdin", b"wide"}
+)
 
 _ORIENTATION = 0x0112
 # EXIF orientation -> the transpose that shows the picture upright.
@@ -84,8 +86,6 @@ _UPRIGHT = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-
-Buffer = bytes | mmap.mmap
 
 
 class _Malformed(ValueError):
@@ -104,8 +104,13 @@ class _Refused(Exception):
 class _Format:
     plugin: str
     names: frozenset[str]
-    end_of: Callable[[Buffer], int | None]
+    # The offset where the image's bytes end (None: they end early); None for formats whose
+    # end is not written down (TIFF's directories may sit anywhere).
+    end_of: Callable[[Buffer], int | None] | None
     animated: bool
+    # The EXIF orientation tag is the format's own (HEIF and AVIF rotate in the container,
+    # which their decoders apply).
+    exif_orientation: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,8 @@ class _Job:
     fmt: _Format
     # WebP only: the first frame is VP8L, so the copy is lossless too.
     lossless: bool
+    # Raw bytes that a copy would leave behind (trailing data, markup, an embedded archive).
+    removable: bool = False
 
 
 def inspect_image(sample: Sample, limits: Limits) -> Outcome:
@@ -126,14 +133,15 @@ def inspect_image(sample: Sample, limits: Limits) -> Outcome:
         raw, lossless = _raw_findings(sample.path, fmt)
     except Exception:  # unreadable or empty: nothing to decode either
         return Outcome((Finding("image_invalid", "the file could not be read"),))
-    pixels, sanitized = _pixel_findings(_Job(sample, limits, fmt, lossless))
+    removable = any(finding.code in _REMOVABLE_CODES for finding in raw)
+    pixels, changes = _pixel_findings(_Job(sample, limits, fmt, lossless, removable))
     if any(finding.code == "image_truncated" for finding in raw):
         # Data that visibly ends early explains why it does not decode.
         pixels = [finding for finding in pixels if finding.code != "image_invalid"]
-    findings = _unique([*raw, *pixels])
-    if not sanitized:
+    findings = one_per_code([*raw, *pixels])
+    if not changes:
         return Outcome(findings)
-    return Outcome(findings, sanitized=True, sanitized_type=sample.detected_type)
+    return Outcome(findings, sanitized=True, sanitized_type=sample.detected_type, changes=changes)
 
 
 # --- the raw bytes: structure, trailing data, markup, polyglots -------------------------------
@@ -146,35 +154,31 @@ def _raw_findings(path: str, fmt: _Format) -> tuple[list[Finding], bool]:
 
 
 def _structure_findings(buf: Buffer, fmt: _Format) -> Iterator[Finding]:
+    if fmt.end_of is None:
+        return
     try:
         end = fmt.end_of(buf)
     except _Malformed:
         return
     if end is None:
         yield Finding("image_truncated", "the image ends before its end marker")
-    elif _NOT_PADDING.search(buf, end):
+    elif NOT_PADDING.search(buf, end):
         extra = len(buf) - end
-        yield Finding("image_trailing_data", f"{extra} bytes follow the image's end marker")
+        message = f"{extra} bytes follow the image's end marker"
+        yield Finding("image_trailing_data", message, where=f"byte {end}")
 
 
 def _content_findings(buf: Buffer) -> Iterator[Finding]:
-    if markup := _find_markup(buf):
-        shown = markup.decode("latin-1").rstrip()
-        yield Finding("image_embedded_markup", f"the bytes contain {shown!r}")
-    if _PDF.search(buf):
-        yield Finding("image_polyglot", "the bytes contain a PDF header")
-    if _ZIP_LOCAL.search(buf) or _ZIP_END.search(buf, max(0, len(buf) - _ZIP_TAIL)):
-        yield Finding("image_polyglot", "the bytes contain a ZIP archive")
-
-
-def _find_markup(buf: Buffer) -> bytes | None:
-    """The first HTML, script, PHP or SVG marker in any letter case, or None."""
-    for start in range(0, len(buf), _WINDOW):
-        window = buf[start : start + _WINDOW + _OVERLAP].lower()
-        for pattern in _MARKUP:
-            if found := pattern.search(window):
-                return found.group()
-    return None
+    if markup := find_markup(buf):
+        offset, text = markup
+        shown = text.decode("latin-1").rstrip()
+        message = f"the bytes contain {shown!r}"
+        yield Finding("image_embedded_markup", message, where=f"byte {offset}")
+    if pdf := _PDF.search(buf):
+        yield Finding("image_polyglot", "the bytes contain a PDF header", f"byte {pdf.start()}")
+    if (zipped := zip_signature_at(buf)) is not None:
+        message = "the bytes contain a ZIP archive"
+        yield Finding("image_polyglot", message, where=f"byte {zipped}")
 
 
 def _png_end(buf: Buffer) -> int | None:
@@ -194,11 +198,14 @@ def _png_end(buf: Buffer) -> int | None:
 def _jpeg_end(buf: Buffer) -> int | None:
     """The offset just past the last EOI; None when the file ends first."""
     _expect(buf, 0, b"\xff\xd8")
-    # MPO (phone cameras' multi-picture JPEG) stores its extra images back to back.
+    # MPO (phone cameras' multi-picture JPEG) stores its extra images back to back, some
+    # writers with zero padding between them.
     pos: int | None = 0
     end = None
     while pos is not None and buf[pos : pos + 2] == b"\xff\xd8":
         pos = end = _jpeg_image_end(buf, pos + 2)
+        if pos is not None and (after := NOT_PADDING.search(buf, pos)) is not None:
+            pos = after.start()
     return end
 
 
@@ -278,71 +285,161 @@ def _webp_lossless(buf: Buffer) -> bool:
     return False
 
 
+def _bmp_end(buf: Buffer) -> int | None:
+    """The file size the BMP header declares; writers that leave it 0 declare nothing."""
+    _expect(buf, 0, b"BM")
+    if len(buf) < 6 or not (declared := int.from_bytes(buf[2:6], "little")):
+        raise _Malformed
+    return declared if declared <= len(buf) else None
+
+
+def _ico_end(buf: Buffer) -> int | None:
+    """The end of the last image the ICO directory lists."""
+    _expect(buf, 0, b"\x00\x00\x01\x00")
+    count = int.from_bytes(buf[4:6], "little")
+    if count == 0 or len(buf) < 6 + 16 * count:
+        raise _Malformed
+    end = 0
+    for entry in range(6, 6 + 16 * count, 16):
+        size, offset = struct.unpack_from("<II", buf, entry + 8)
+        end = max(end, offset + size)
+    return end if end <= len(buf) else None
+
+
+def _bmff_end(buf: Buffer) -> int | None:
+    """Where the ISO base media boxes (HEIF, AVIF) stop: past the last box, or where the bytes
+    are no top-level box. A box whose size runs past the file means it ends early."""
+    pos, size = 0, len(buf)
+    while pos + 8 <= size:
+        length, kind = struct.unpack_from(">I4s", buf, pos)
+        if kind not in _BMFF_TOP_LEVEL:
+            break  # not a box: whatever follows the last one
+        if length == 1 and pos + 16 <= size:
+            length = int.from_bytes(buf[pos + 8 : pos + 16], "big")
+        elif length == 0:
+            return size  # "to the end of the file"
+        if length < 8:
+            raise _Malformed
+        pos += length
+    return pos if pos <= size else None
+
+
 def _expect(buf: Buffer, offset: int, magic: bytes) -> None:
     if buf[offset : offset + len(magic)] != magic:
         raise _Malformed
 
 
+_HEIF = _Format("HEIF", frozenset({"HEIF"}), _bmff_end, animated=False, exif_orientation=False)
 _FORMATS = {
     "image/png": _Format("PNG", frozenset({"PNG"}), _png_end, animated=True),
     "image/jpeg": _Format("JPEG", frozenset({"JPEG", "MPO"}), _jpeg_end, animated=False),
     "image/gif": _Format("GIF", frozenset({"GIF"}), _gif_end, animated=True),
     "image/webp": _Format("WEBP", frozenset({"WEBP"}), _webp_end, animated=True),
+    # Multi-page TIFFs (fax, scans) are "animated": every page is kept.
+    "image/tiff": _Format("TIFF", frozenset({"TIFF"}), None, animated=True),
+    "image/bmp": _Format("BMP", frozenset({"BMP", "DIB"}), _bmp_end, animated=False),
+    "image/vnd.microsoft.icon": _Format("ICO", frozenset({"ICO"}), _ico_end, animated=False),
+    "image/heic": _HEIF,
+    "image/heif": _HEIF,
+    "image/avif": _Format(
+        "AVIF", frozenset({"AVIF"}), _bmff_end, animated=True, exif_orientation=False
+    ),
 }
+IMAGE_TYPES = frozenset(_FORMATS)
 
 
 # --- the pixels: caps, full decode, re-encode -------------------------------------------------
 
 
-def _pixel_findings(job: _Job) -> tuple[list[Finding], bool]:
-    """Findings from decoding, and whether a sanitised copy was written."""
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    """What decoding every frame found out, for the copy to act on."""
+
+    frames: int
+    # Metadata kinds the copy leaves out ("EXIF", "XMP", ...).
+    metadata: frozenset[str]
+    # The colour profile re-serialised by LittleCMS; None when there is none or it is invalid.
+    icc: bytes | None
+    # The EXIF orientation differs from "upright": the copy turns the pixels instead.
+    rotated: bool
+
+
+@functools.cache
+def _register_heif() -> None:
+    """HEIC through libheif (inside the pillow-heif wheel), loaded on first use, where files are
+    inspected; one decoder thread, since the sandbox runs one inspection at a time beside the
+    uploads. Thumbnails, depth and auxiliary images are not read."""
+    import pillow_heif  # noqa: PLC0415
+
+    pillow_heif.register_heif_opener(
+        decode_threads=1, thumbnails=False, depth_images=False, aux_images=False
+    )
+
+
+def _pixel_findings(job: _Job) -> tuple[list[Finding], tuple[str, ...]]:
+    """Findings from decoding, and what the sanitised copy changed (empty: no copy)."""
+    if job.fmt.plugin == "HEIF":
+        _register_heif()
     # The filter list is process-global, so this is not thread-safe; the sandbox process runs
     # one inspection at a time. Pillow's own bomb warning is silenced: our caps decide.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # An icon whose directory states another size than its PNG frame; the frame decides.
+        warnings.filterwarnings("ignore", "Image was not the expected size")
         try:
             with Image.open(job.sample.path, formats=[job.fmt.plugin]) as image:
                 return _decode_and_sanitise(image, job)
         except _Refused as refused:
-            return [refused.finding], False
+            return [refused.finding], ()
         except Image.DecompressionBombError:
-            return [Finding("image_too_many_pixels", "the image is over Pillow's own cap")], False
+            return [Finding("image_too_many_pixels", "the image is over Pillow's own cap")], ()
         except Exception as exc:  # hostile input: every decoder error is a finding
-            return [_decode_failure(exc)], False
+            return [_decode_failure(exc)], ()
 
 
-def _decode_and_sanitise(image: Image.Image, job: _Job) -> tuple[list[Finding], bool]:
+def _decode_and_sanitise(image: Image.Image, job: _Job) -> tuple[list[Finding], tuple[str, ...]]:
     if image.format not in job.fmt.names:
-        return [Finding("image_invalid", f"the content decodes as {image.format}")], False
+        return [Finding("image_invalid", f"the content decodes as {image.format}")], ()
     frames = _check_caps(image, job.limits)
-    metadata = _decode_all(image, frames, job.limits)
-    if job.sample.sanitized_path is None:
-        return [], False
-    return _write_copy(image, job, job.sample.sanitized_path, frames, metadata)
+    decoded = _decode_all(image, frames, job)
+    mode = job.sample.sanitize_mode("images")
+    needed = bool(decoded.metadata) or decoded.rotated or job.removable
+    if mode is SanitizeMode.NEVER or (mode is SanitizeMode.WHEN_NEEDED and not needed):
+        return [], ()
+    assert job.sample.sanitized_path is not None  # a mode other than NEVER promises a path
+    return _write_copy(image, job, job.sample.sanitized_path, decoded)
 
 
 def _write_copy(
-    image: Image.Image, job: _Job, path: str, frames: int, metadata: set[str]
-) -> tuple[list[Finding], bool]:
-    animated = job.fmt.animated and frames > 1
-    keep = frames if animated and _fits_in_memory(image, frames, job.limits) else 1
+    image: Image.Image, job: _Job, path: str, decoded: _Decoded
+) -> tuple[list[Finding], tuple[str, ...]]:
+    animated = job.fmt.animated and decoded.frames > 1
+    keep = decoded.frames if animated and _fits_in_memory(image, decoded.frames) else 1
     try:
-        _sanitise(image, path, job.fmt, keep, job.lossless)
+        _sanitise(image, path, job, keep, decoded.icc)
     except Exception as exc:
         with contextlib.suppress(OSError):
             os.unlink(path)
-        return [
-            Finding("image_sanitize_failed", f"re-encoding failed ({type(exc).__name__})")
-        ], False
+        message = f"re-encoding failed ({type(exc).__name__})"
+        return [Finding("image_sanitize_failed", message)], ()
     findings = []
-    if metadata:
-        kinds = ", ".join(sorted(metadata))
+    changes = ["re-encoded"]
+    if decoded.metadata:
+        kinds = ", ".join(sorted(decoded.metadata))
         findings.append(Finding("image_metadata_removed", f"left out of the copy: {kinds}"))
-    if animated and keep < frames:
-        message = f"{frames} frames are too many pixels to re-encode; the first is kept"
+        changes.append(f"removed: {kinds}")
+    if decoded.rotated:
+        changes.append("EXIF orientation applied to the pixels")
+    if decoded.icc is not None:
+        changes.append("ICC colour profile kept")
+    if job.removable:
+        changes.append("bytes outside the image left out")
+    if animated and keep < decoded.frames:
+        message = f"{decoded.frames} frames are too many pixels to re-encode; the first is kept"
         findings.append(Finding("image_frames_dropped", message))
-    return findings, True
+        changes.append(f"kept the first of {decoded.frames} frames")
+    return findings, tuple(changes)
 
 
 def _check_caps(image: Image.Image, limits: Limits) -> int:
@@ -366,16 +463,22 @@ def _check_pixels(image: Image.Image, limits: Limits) -> None:
         raise _Refused(Finding("image_too_many_pixels", message))
 
 
-def _decode_all(image: Image.Image, frames: int, limits: Limits) -> set[str]:
-    """Decode every frame (proving the data is valid); return the metadata kinds seen."""
+def _decode_all(image: Image.Image, frames: int, job: _Job) -> _Decoded:
+    """Decode every frame (proving the data is valid) and note what a copy would change."""
     metadata: set[str] = set()
     for index in range(frames):
         image.seek(index)
-        _check_pixels(image, limits)
+        _check_pixels(image, job.limits)
         image.load()
         metadata |= _metadata_kinds(image)
     image.seek(0)
-    return metadata
+    if image.format == "MPO" and frames > 1:
+        metadata.add("extra pictures (MPF)")  # the copy is a plain JPEG of the first one
+    icc = _colour_profile(image)
+    if image.info.get("icc_profile") and icc is None:
+        metadata.add("an invalid ICC profile")
+    rotated = job.fmt.exif_orientation and _orientation(image) is not None
+    return _Decoded(frames, frozenset(metadata), icc, rotated)
 
 
 def _metadata_kinds(image: Image.Image) -> set[str]:
@@ -390,10 +493,26 @@ def _metadata_kinds(image: Image.Image) -> set[str]:
     return kinds
 
 
-def _fits_in_memory(image: Image.Image, frames: int, limits: Limits) -> bool:
-    # Pillow's writers hold every frame while encoding: all frames together may take as much
-    # memory as one still image of the largest allowed size.
-    return frames * image.width * image.height <= limits.max_pixels
+def _colour_profile(image: Image.Image) -> bytes | None:
+    """The ICC profile, parsed and written anew by LittleCMS, or None if it does not parse.
+
+    Colours depend on it (a phone's Display P3 photo shifts without it), so it is kept; what is
+    kept is LittleCMS's serialisation of what it understood, not the uploaded bytes.
+    """
+    raw = image.info.get("icc_profile")
+    if not raw:
+        return None
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(raw))
+        return bytes(profile.tobytes())
+    except Exception:  # an invalid profile is left out, and reported as removed
+        return None
+
+
+def _fits_in_memory(image: Image.Image, frames: int) -> bool:
+    # Palette and grey frames take a byte per pixel; Pillow stores every other mode in four.
+    per_pixel = 1 if image.mode in ("1", "L", "P") else 4
+    return frames * image.width * image.height * per_pixel <= COPY_BYTES
 
 
 def _decode_failure(exc: Exception) -> Finding:
@@ -403,20 +522,15 @@ def _decode_failure(exc: Exception) -> Finding:
     return Finding("image_invalid", f"the image does not decode ({type(exc).__name__})")
 
 
-def _sanitise(image: Image.Image, path: str, fmt: _Format, frames: int, lossless: bool) -> None:
-    """Re-encode pixels only: no EXIF, XMP, text, comments, ICC profile or trailing bytes.
-
-    The ICC profile goes too: it is an opaque, parser-heavy blob (colour-management code has
-    had memory-safety bugs) and can carry arbitrary data; without it viewers assume sRGB,
-    which is what nearly every web image is anyway.
-    """
-    options: dict[str, Any] = {"format": fmt.plugin}
-    if fmt.plugin == "JPEG":
-        options["quality"] = 90
-    if fmt.plugin == "WEBP":
-        options.update(lossless=lossless, quality=90)
+def _sanitise(image: Image.Image, path: str, job: _Job, frames: int, icc: bytes | None) -> None:
+    """Re-encode the pixels with the colour profile and nothing else: no EXIF, XMP, text,
+    comments or trailing bytes."""
+    options = _encoder_options(image, job)
+    if icc is not None:
+        options["icc_profile"] = icc
     if frames == 1:
-        _bare(_upright(image)).save(path, **options)
+        first = _upright(image) if job.fmt.exif_orientation else image
+        _bare(first).save(path, **options)
         return
     copies, durations = [], []
     for index in range(frames):
@@ -426,7 +540,37 @@ def _sanitise(image: Image.Image, path: str, fmt: _Format, frames: int, lossless
     image.seek(0)
     if (loop := image.info.get("loop")) is not None:
         options["loop"] = loop
-    copies[0].save(path, save_all=True, append_images=copies[1:], duration=durations, **options)
+    if job.fmt.plugin != "TIFF":
+        options["duration"] = durations
+    copies[0].save(path, save_all=True, append_images=copies[1:], **options)
+
+
+def _encoder_options(image: Image.Image, job: _Job) -> dict[str, Any]:
+    """Settings that keep the look: JPEG's own quantisation tables and subsampling, lossless
+    where the upload was lossless, and a high quality elsewhere."""
+    plugin = job.fmt.plugin
+    options: dict[str, Any] = {"format": "JPEG" if plugin == "JPEG" else plugin}
+    if plugin == "JPEG":
+        options["qtables"] = getattr(image, "quantization", None) or None
+        options["progressive"] = bool(image.info.get("progressive"))
+        if (sampling := JpegImagePlugin.get_sampling(image)) >= 0:
+            options["subsampling"] = sampling
+        if options["qtables"] is None:
+            options["quality"] = 92
+    elif plugin == "WEBP":
+        options.update(lossless=job.lossless, quality=90)
+    elif plugin in ("HEIF", "AVIF"):
+        options["quality"] = 90
+    elif plugin == "TIFF":
+        options["compression"] = "tiff_deflate"
+    elif plugin == "ICO":
+        options["sizes"] = sorted(image.info.get("sizes", {image.size}))
+    return options
+
+
+def _orientation(image: Image.Image) -> Image.Transpose | None:
+    """The transpose that shows the picture upright, from EXIF orientation; None if upright."""
+    return _UPRIGHT.get(image.getexif().get(_ORIENTATION, 1))
 
 
 def _upright(image: Image.Image) -> Image.Image:
@@ -435,7 +579,7 @@ def _upright(image: Image.Image) -> Image.Image:
     ``ImageOps.exif_transpose`` does the same but also rewrites the EXIF it keeps, which
     parses every IFD; only IFD0 is read here.
     """
-    method = _UPRIGHT.get(image.getexif().get(_ORIENTATION, 1))
+    method = _orientation(image)
     return image if method is None else image.transpose(method)
 
 
@@ -445,11 +589,3 @@ def _bare(frame: Image.Image) -> Image.Image:
     transparency = frame.info.get("transparency")
     copy.info = {} if transparency is None else {"transparency": transparency}
     return copy
-
-
-def _unique(findings: list[Finding]) -> tuple[Finding, ...]:
-    """One finding per code, the first one found."""
-    seen: dict[str, Finding] = {}
-    for finding in findings:
-        seen.setdefault(finding.code, finding)
-    return tuple(seen.values())

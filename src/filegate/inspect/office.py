@@ -2,8 +2,10 @@
 
 OOXML and ODF packages are zip files read part by part under a size cap, their XML streamed
 through defusedxml with DTDs forbidden. Legacy OLE files (.doc/.xls/.ppt), OLE objects inside
-packages (``vbaProject.bin``, embeddings) and SYLK go through oletools. Content decides, never
-the name: a ``.docm`` renamed ``.docx`` still declares macro-enabled content types.
+packages (``vbaProject.bin``, embeddings), RTF and SYLK go through oletools. Content decides,
+never the name: a macro part is found by its name and by its declared content type, and a
+``.docm`` renamed ``.docx`` is a macro-enabled type to the pipeline (``packages``), whatever
+parts it has.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from defusedxml.ElementTree import fromstring, iterparse
 
 from filegate.domain import Finding
 from filegate.inspect.base import Limits, Outcome, Sample
+from filegate.inspect.packages import content_types, odf_type, part_type
 
 with warnings.catch_warnings():
     # oletools 0.60 builds its VBA grammar with pyparsing's deprecated camelCase API.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"oletools\.")
-    from oletools import crypto, mraptor, msodde, olevba
+    from oletools import crypto, mraptor, msodde, olevba, rtfobj
 
 # Office XML compresses ~20:1; a 2.5 MB upload can hold a 50 MB sheet, which is a big real
 # spreadsheet. One part larger than this is not inspected and the file fails closed.
@@ -50,6 +53,8 @@ CODES: dict[str, str] = {
     "(template, frame, image, OLE link).",
     "office_link": "The document links to a URL (a hyperlink, followed only when clicked).",
     "office_dde": "The document carries DDE, which can run commands.",
+    "office_embedded_object": "An RTF document embeds an OLE object or package, the usual "
+    "carrier of Office exploits (equation editor, OLE packages).",
     "xml_dtd": "An XML part declares a DTD (XXE, entity expansion).",
 }
 
@@ -58,7 +63,6 @@ CODES: dict[str, str] = {
 INFORMATIONAL_CODES: frozenset[str] = frozenset({"office_link"})
 
 _REL = "http://schemas.openxmlformats.org/package/2006/relationships"
-_CONTENT_TYPES = "http://schemas.openxmlformats.org/package/2006/content-types"
 _WORD = frozenset(
     {
         "http://schemas.openxmlformats.org/wordprocessingml/2006/main",
@@ -87,13 +91,13 @@ _MACRO_TYPES = frozenset(
         "application/vnd.ms-excel.intlmacrosheet+xml",
     }
 )
-# Every .xlsb declares its workbook "macroEnabled", macros or not; a real one still ships
-# vbaProject.bin, which is caught by name and by its own content type.
-_XLSB_WORKBOOK = "application/vnd.ms-excel.sheet.binary.macroenabled.main"
 # ODF library indexes: present, empty, in many documents without a line of macro code.
 _ODF_LIBRARY_INDEXES = frozenset(
     {"script-lc.xml", "script-lb.xml", "dialog-lc.xml", "dialog-lb.xml"}
 )
+
+# The magic number of an AppleDouble file (a macOS resource fork), which is never XML.
+_APPLE_DOUBLE = b"\x00\x05\x16\x07"
 
 # Word field instructions (msodde's own test): "DDE" or "DDEAUTO" first.
 _DDE_FIELD = re.compile(r"\s*DDE(?:AUTO)?\b", re.IGNORECASE)
@@ -122,6 +126,8 @@ def _inspect(path: str, limits: Limits, found: Found) -> None:
         _inspect_ole(path, found)
     elif head.startswith(b"ID;"):
         _inspect_sylk(path, found)
+    elif head.startswith(b"{\\rt"):
+        _inspect_rtf(path, found)
     elif head.startswith(b"PK") or zipfile.is_zipfile(path):
         _inspect_package(path, limits, found)
     else:
@@ -159,6 +165,10 @@ def _inspect_ole(path: str, found: Found) -> None:
     if encrypted:
         _add(found, "office_encrypted", "legacy Office encryption")
     _macro_findings(path, None, found)
+    _dde_fields(path, found)
+
+
+def _dde_fields(path: str, found: Found) -> None:
     links = str(msodde.process_file(path, msodde.FIELD_FILTER_DDE))
     if links.strip():
         _add(found, "office_dde", f"DDE field: {_short(links)}")
@@ -214,24 +224,24 @@ def _inspect_sylk(path: str, found: Found) -> None:
                     _add(found, "office_dde", f"DDE formula {_short(formula)}")
 
 
+def _inspect_rtf(path: str, found: Found) -> None:
+    """Embedded objects and DDE fields; pictures (``\\pict``) are not objects."""
+    with open(path, "rb") as file:
+        parser = rtfobj.RtfObjParser(file.read())
+    parser.parse()
+    for rtf_object in parser.objects:
+        kind = "an OLE package" if rtf_object.is_package else "an OLE object"
+        name = _short(str(rtf_object.class_name or b"", "latin-1"), 40) if rtf_object.is_ole else ""
+        shown = f"{kind} {name}".strip()
+        _add(found, "office_embedded_object", f"{shown} at byte {rtf_object.start}")
+    _dde_fields(path, found)
+
+
 def _is_dde_formula(formula: str) -> bool:
     return bool(_DDE_FORMULA.search(_QUOTED.sub("", formula)))
 
 
 # --- OOXML and ODF packages --------------------------------------------------------------------
-
-
-def _package_kind(archive: zipfile.ZipFile) -> str | None:
-    names = {info.filename.lower(): info for info in archive.infolist()}
-    if "[content_types].xml" in names:
-        return "ooxml"
-    mimetype = names.get("mimetype")
-    # The mimetype part is one short line; anything bigger is not an ODF package.
-    if mimetype is None or mimetype.file_size > 256:
-        return None
-    return (
-        "odf" if archive.read(mimetype).startswith(b"application/vnd.oasis.opendocument") else None
-    )
 
 
 def _inspect_package(path: str, limits: Limits, found: Found) -> None:
@@ -240,11 +250,13 @@ def _inspect_package(path: str, limits: Limits, found: Found) -> None:
         if len(infos) > limits.max_archive_entries:
             _add(found, "office_too_complex", f"{len(infos)} parts")
             return
-        kind = _package_kind(archive)
-        if kind is None:
+        declared = content_types(archive)
+        if declared is None and odf_type(archive) is None:
             _add(found, "office_invalid", "a zip without [Content_Types].xml or ODF mimetype")
             return
-        encrypted = _odf_encrypted_parts(archive, found) if kind == "odf" else frozenset()
+        if declared is not None:
+            _declared_macro_parts(infos, *declared, found)
+        encrypted = _odf_encrypted_parts(archive, found) if declared is None else frozenset()
         budget = limits.max_archive_total
         for info in infos:
             budget -= info.file_size
@@ -252,6 +264,17 @@ def _inspect_package(path: str, limits: Limits, found: Found) -> None:
                 _add(found, "office_too_complex", "the parts inflate past the archive limit")
                 return
             _inspect_part(archive, info, encrypted, found)
+
+
+def _declared_macro_parts(
+    infos: list[zipfile.ZipInfo], defaults: dict[str, str], overrides: dict[str, str], found: Found
+) -> None:
+    """A part whose declared content type is a macro type. A declaration alone is not a macro:
+    only a part that exists counts (its Override, else the Default for its extension)."""
+    for info in infos:
+        content_type = part_type(info.filename.lower(), defaults, overrides)
+        if content_type in _MACRO_TYPES:
+            _add(found, "office_macros", f"{info.filename}: a part declared {content_type}")
 
 
 def _inspect_part(
@@ -271,11 +294,24 @@ def _inspect_part(
     with archive.open(info) as stream:
         head = stream.read(64)
     named_xml = name.lower().endswith((".xml", ".rels", ".vml"))
+    if not head.strip() and _is_blank(archive, info):
+        return  # LibreOffice writes Configurations2/accelerator/current.xml empty in every file
+    if head.startswith(_APPLE_DOUBLE):
+        return  # macOS's Finder adds __MACOSX/._name resource forks when it zips a package
     if head.startswith(OLE_MAGIC):
         _macro_findings(name, archive.read(info), found)
     elif named_xml or _sniffs_like_xml(head):
         with archive.open(info) as stream:
             _scan_xml(name, stream, found, must_parse=named_xml)
+
+
+def _is_blank(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """True for a part of nothing but whitespace: no content, so nothing malformed either."""
+    with archive.open(info) as stream:
+        while chunk := stream.read(64 * 1024):
+            if chunk.strip():
+                return False
+    return True
 
 
 def _is_macro_part(name: str) -> bool:
@@ -393,10 +429,6 @@ def _element_findings(element: Element, fields: _FieldInstructions) -> Iterator[
     namespace = namespace.removeprefix("{")
     if namespace == _REL and local == "Relationship":
         yield from _relationship_findings(element)
-    elif namespace == _CONTENT_TYPES and local in ("Default", "Override"):
-        content_type = element.get("ContentType", "")
-        if _is_macro_type(content_type):
-            yield "office_macros", f"declares {_short(content_type)}"
     elif namespace in _WORD:
         yield from _word_findings(element, local, fields)
     elif namespace in _SHEET:
@@ -414,11 +446,6 @@ def _relationship_findings(element: Element) -> Iterator[tuple[str, str]]:
     target = _short(element.get("Target", ""))
     code = "office_link" if kind == "hyperlink" else "office_external_relationship"
     yield code, f"external {_short(kind)} relationship to {target}"
-
-
-def _is_macro_type(content_type: str) -> bool:
-    lower = content_type.strip().lower()
-    return lower in _MACRO_TYPES or ("macroenabled" in lower and lower != _XLSB_WORKBOOK)
 
 
 def _word_findings(

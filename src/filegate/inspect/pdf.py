@@ -18,16 +18,14 @@ from typing import BinaryIO, TypeGuard
 
 import pikepdf
 
-from filegate.domain import Finding
-from filegate.inspect.base import Limits, Outcome, Sample
+from filegate.domain import Finding, SanitizeMode
+from filegate.inspect.base import Limits, Outcome, Sample, internal_error
 
 # Real documents hold thousands to tens of thousands of objects; each visit costs a Python call,
 # so past this the file is a parser bomb, not a document.
 MAX_OBJECTS = 200_000
 # Acrobat accepts the header anywhere in the first 1024 bytes (PDF 1.7, implementation note 13).
 HEADER_WINDOW = 1024
-# Writers end with a newline or two after %%EOF; more than this is room for a second file.
-TRAILING_SLACK = 32
 _CHUNK = 1024 * 1024
 
 CODES: dict[str, str] = {
@@ -78,45 +76,79 @@ _EOF = b"%%EOF"
 _OVERLAP = 5
 
 
+# What the copy no longer has: the stripped names, and the bytes around the document that
+# qpdf does not write (a header offset, trailing data, an appended archive) or its encryption.
+_STRIPPED_CODES = frozenset(
+    {
+        *(code for name, code in _NAME_CODES.items() if name in _STRIP_NAMES),
+        "pdf_header_offset",
+        "pdf_trailing_data",
+        "pdf_polyglot",
+        "pdf_encrypted",
+    }
+)
+
+Found = dict[str, Finding]
+
+
 class _TooComplexError(Exception):
     pass
 
 
+def _note(found: Found, code: str, message: str) -> None:
+    """Keep the first finding for each code."""
+    found.setdefault(code, Finding(code, message))
+
+
+def _changes(findings: tuple[Finding, ...]) -> tuple[str, ...]:
+    removed = sorted({f.code for f in findings} & _STRIPPED_CODES)
+    rewritten = "re-saved by qpdf"
+    return (rewritten, f"removed: {', '.join(removed)}") if removed else (rewritten,)
+
+
 def inspect_pdf(sample: Sample, limits: Limits) -> Outcome:
     """Findings for active content and polyglot layout; a stripped copy if asked for."""
-    found: dict[str, str] = {}
+    found: Found = {}
     try:
         for finding in _layout_findings(sample.path):
-            found.setdefault(finding.code, finding.message)
+            found.setdefault(finding.code, finding)
         sanitized = _inspect_document(sample, found)
-    except Exception as exc:  # hostile input must become a finding, whatever breaks
+    except (pikepdf.PdfError, OSError, EOFError) as exc:  # qpdf's word on a damaged file
         reason = _reason(exc, sample.path)
-        found.setdefault("pdf_invalid", f"the file cannot be read as a PDF: {reason}")
+        _note(found, "pdf_invalid", f"the file cannot be read as a PDF: {reason}")
         sanitized = False
-    findings = tuple(Finding(code, message) for code, message in found.items())
+    except Exception as exc:  # anything else is our own bug: fail closed, but say so
+        failed = internal_error("PDF", exc)
+        found.setdefault(failed.code, failed)
+        sanitized = False
+    findings = tuple(found.values())
     if not sanitized:
         return Outcome(findings=findings)
-    return Outcome(findings=findings, sanitized=True, sanitized_type="application/pdf")
+    changes = _changes(findings)
+    return Outcome(findings, sanitized=True, sanitized_type="application/pdf", changes=changes)
 
 
-def _inspect_document(sample: Sample, found: dict[str, str]) -> bool:
+def _inspect_document(sample: Sample, found: Found) -> bool:
     """Walk every object into ``found``; return True when a sanitised copy was written."""
     try:
         pdf = pikepdf.open(sample.path)
     except pikepdf.PasswordError:
-        found.setdefault("pdf_encrypted", "the PDF needs a password to open")
+        _note(found, "pdf_encrypted", "the PDF needs a password to open")
         return False
     with pdf:
         if pdf.is_encrypted:
-            found.setdefault("pdf_encrypted", "the PDF is encrypted (it opens without a password)")
+            _note(found, "pdf_encrypted", "the PDF is encrypted (it opens without a password)")
         try:
-            for code, message in _active_content(pdf):
-                found.setdefault(code, message)
+            for finding in _active_content(pdf):
+                found.setdefault(finding.code, finding)
         except _TooComplexError:
-            found.setdefault("pdf_too_complex", f"more than {MAX_OBJECTS:,} objects")
+            _note(found, "pdf_too_complex", f"more than {MAX_OBJECTS:,} objects")
             return False
-        if sample.sanitized_path is None:
+        mode = sample.sanitize_mode("pdf")
+        needed = not _STRIPPED_CODES.isdisjoint(found)
+        if mode is SanitizeMode.NEVER or (mode is SanitizeMode.WHEN_NEEDED and not needed):
             return False
+        assert sample.sanitized_path is not None  # a mode other than NEVER promises a path
         return _write_sanitized(pdf, sample.sanitized_path, found)
 
 
@@ -142,13 +174,16 @@ def _layout_findings(path: str) -> list[Finding]:
     if offset < 0:
         found.append(Finding("pdf_invalid", f"no %PDF- header in the first {HEADER_WINDOW} bytes"))
     elif offset > 0:
-        found.append(Finding("pdf_header_offset", f"the %PDF- header starts at byte {offset}"))
+        message = f"the %PDF- header starts at byte {offset}"
+        found.append(Finding("pdf_header_offset", message, where=f"byte {offset}"))
     if eof_end is None:
         found.append(Finding("pdf_invalid", "no %%EOF marker: the file is truncated"))
-    elif tail_has_data or size - eof_end > TRAILING_SLACK:
-        found.append(Finding("pdf_trailing_data", f"{size - eof_end} bytes follow the last %%EOF"))
+    elif tail_has_data:  # whitespace and NUL padding (some writers add kilobytes) hold nothing
+        message = f"{size - eof_end} bytes follow the last %%EOF"
+        found.append(Finding("pdf_trailing_data", message, where=f"byte {eof_end}"))
     if zip_at is not None:
-        found.append(Finding("pdf_polyglot", f"a ZIP local file header at byte {zip_at}"))
+        message = f"a ZIP local file header at byte {zip_at}"
+        found.append(Finding("pdf_polyglot", message, where=f"byte {zip_at}"))
     return found
 
 
@@ -191,7 +226,12 @@ def _walk(pdf: pikepdf.Pdf) -> Iterator[tuple[pikepdf.Object, str]]:
     visits = itertools.count(1)
     labelled = itertools.chain(
         [(pdf.trailer, "the trailer")],
-        ((root, "object {} {}".format(*root.objgen)) for root in roots),
+        # pikepdf hands some scalars back as Python values (no objgen); they hold no names.
+        (
+            (root, "object {} {}".format(*root.objgen))
+            for root in roots
+            if isinstance(root, pikepdf.Object)
+        ),
     )
     for root, where in labelled:
         pending = [root]
@@ -229,7 +269,12 @@ def _direct_containers(obj: pikepdf.Object) -> list[pikepdf.Object]:
 
 
 def _name(obj: object) -> str | None:
-    return str(obj) if isinstance(obj, pikepdf.Name) else None
+    if not isinstance(obj, pikepdf.Name):
+        return None
+    try:
+        return str(obj)
+    except UnicodeDecodeError:  # not UTF-8, so none of the names looked for
+        return None
 
 
 def _opens_at_page(action: object) -> bool:
@@ -264,10 +309,10 @@ def _flagged_names(obj: pikepdf.Object) -> Iterator[tuple[str, str]]:
             yield _NAME_CODES[name], name
 
 
-def _active_content(pdf: pikepdf.Pdf) -> Iterator[tuple[str, str]]:
+def _active_content(pdf: pikepdf.Pdf) -> Iterator[Finding]:
     for obj, where in _walk(pdf):
         for code, name in _flagged_names(obj):
-            yield code, f"{name} in {where}"
+            yield Finding(code, f"{name} in {where}", where=where)
 
 
 # --- sanitising ------------------------------------------------------------------------------
@@ -309,7 +354,7 @@ def _strip_names(obj: pikepdf.Object) -> None:
                 del obj[index]
 
 
-def _write_sanitized(pdf: pikepdf.Pdf, target: str, found: dict[str, str]) -> bool:
+def _write_sanitized(pdf: pikepdf.Pdf, target: str, found: Found) -> bool:
     """Strip active content and save to ``target`` (unencrypted, without trailing data)."""
     try:
         # Unlink first, while actions still say what they are; then strip what is left.
@@ -321,6 +366,6 @@ def _write_sanitized(pdf: pikepdf.Pdf, target: str, found: dict[str, str]) -> bo
     except Exception as exc:  # a hostile file may break the writer; never the caller
         with contextlib.suppress(OSError):
             os.unlink(target)
-        found.setdefault("pdf_sanitize_failed", f"qpdf could not write it: {_reason(exc, target)}")
+        _note(found, "pdf_sanitize_failed", f"qpdf could not write it: {_reason(exc, target)}")
         return False
     return True

@@ -10,17 +10,16 @@ import dataclasses
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from filegate.domain import Action, Finding, InspectionPolicy, Verdict
-from filegate.inspect import antivirus, code, sandbox
-from filegate.inspect.base import Job, Outcome, Result, Sample
+from filegate.inspect import antivirus, archives, code, packages, sandbox
+from filegate.inspect.base import Inspection, Job, Outcome, Sample
 from filegate.inspect.deep import DEEP_CODES, INFORMATIONAL_CODES, inspect_deep
 from filegate.inspect.names import INFORMATIONAL_NAME_CODES, NAME_CODES, sanitize_filename
 from filegate.inspect.sniff import detect_type, detect_type_with_model
-from filegate.inspect.types import compatible, family, matches, normalise
+from filegate.inspect.types import MEDIA_TYPES, compatible, family, matches, normalise
 
 # What libmagic calls a zero-byte file; an empty file is never sniffed.
 EMPTY_TYPE = "application/x-empty"
@@ -69,19 +68,9 @@ DEFAULT_ACTIONS: Mapping[str, Action] = MappingProxyType(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Inspection:
-    """The verdict on one file, the sanitised name to show for it, and the sanitised copy's
-    type when one was written to ``sanitized_path``."""
-
-    verdict: Verdict
-    display_name: str
-    sanitized_type: str | None = None
-
-
-def run_job(job: Job) -> Result:
+def run_job(job: Job) -> Inspection:
     """The sandbox child's entry point."""
-    inspection = inspect_file(
+    return inspect_file(
         job.path,
         original_name=job.original_name,
         declared_type=job.declared_type,
@@ -89,7 +78,6 @@ def run_job(job: Job) -> Result:
         policy=job.policy,
         sanitized_path=job.sanitized_path,
     )
-    return Result(inspection.verdict, inspection.display_name, inspection.sanitized_type)
 
 
 def inspect_file(
@@ -121,8 +109,9 @@ def inspect_file(
     )
     findings.extend(outcome.findings)
     verdict = Verdict.decide(with_default_actions(policy), findings, detected)
-    sanitized = outcome.sanitized_type if outcome.sanitized and policy.sanitize else None
-    return Inspection(verdict=verdict, display_name=name.display, sanitized_type=sanitized)
+    if not outcome.sanitized:
+        return Inspection(verdict=verdict, display_name=name.display)
+    return Inspection(verdict, name.display, outcome.sanitized_type, outcome.changes)
 
 
 def with_default_actions(policy: InspectionPolicy) -> InspectionPolicy:
@@ -133,6 +122,26 @@ def with_default_actions(policy: InspectionPolicy) -> InspectionPolicy:
     if policy.limits.allow_macros:
         defaults["office_macros"] = Action.ACCEPT
     return dataclasses.replace(policy, actions={**defaults, **policy.actions})
+
+
+def explain(policy: InspectionPolicy, finding: Finding) -> tuple[Action, str]:
+    """What ``policy`` does with ``finding`` and the setting that decides it, in the words of
+    the configuration file, so a false positive can be overridden for one profile."""
+    where = f"profiles.{policy.name}"
+    own = policy.actions.get(finding.code)
+    if own is not None:
+        return own, f'{where}.actions.{finding.code} = "{own}"'
+    action = with_default_actions(policy).action_for(finding)
+    if finding.code == "pdf_link" and not policy.limits.allow_pdf_links:
+        return action, f"{where}.limits.allow_pdf_links = false"
+    if finding.code == "office_macros" and policy.limits.allow_macros:
+        return action, f"{where}.limits.allow_macros = true"
+    if finding.code in DEFAULT_ACTIONS:
+        return action, "built-in default: informational, accepted unless a profile rejects it"
+    return action, (
+        f'built-in default: every finding rejects; set {where}.actions.{finding.code} = "accept"'
+        " to accept it"
+    )
 
 
 def _size_findings(size: int, policy: InspectionPolicy) -> Iterator[Finding]:
@@ -163,8 +172,8 @@ def _inspect_content(
     if size == 0:
         return EMPTY_TYPE, Outcome()
     try:
-        detected = detect_type(path)
         model = detect_type_with_model(path)
+        detected = _prose(_true_type(path, detect_type(path)), model)
     except Exception:  # a file we cannot read fails closed instead of crashing the job
         failed = Finding("inspection_failed", "the content type could not be determined")
         return None, Outcome(findings=(failed,))
@@ -179,15 +188,52 @@ def _inspect_content(
         size=size,
         detected_type=detected,
         extension=extension,
-        sanitized_path=sanitized_path if policy.sanitize else None,
+        sanitized_path=sanitized_path if policy.sanitize.any else None,
+        sanitize=policy.sanitize,
         depth=depth,
     )
     deep = inspect_deep(sample, policy, _member_inspector(policy, original_name))
-    return detected, Outcome(
-        findings=(*findings, *deep.findings),
-        sanitized=deep.sanitized,
-        sanitized_type=deep.sanitized_type,
-    )
+    return detected, dataclasses.replace(deep, findings=(*findings, *deep.findings))
+
+
+_PACKAGE_KINDS = ("openxmlformats", "opendocument", "macroenabled")
+# What libmagic says of an Office file it recognised only in part: its entry order (OOXML,
+# ODF) or stream names (OLE) did not match its signatures, or named only the family.
+_PACKAGE_GUESSES = frozenset(
+    {
+        "application/zip",
+        "application/octet-stream",
+        *(t for t in MEDIA_TYPES if any(k in t for k in _PACKAGE_KINDS)),
+    }
+)
+_OLE_GUESSES = frozenset(
+    {
+        "application/x-ole-storage",
+        "application/cdfv2",
+        "application/vnd.ms-office",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+    }
+)
+
+
+def _true_type(path: str | os.PathLike[str], detected: str) -> str:
+    """libmagic's answer, made exact for Office files from their own structure."""
+    if detected in _OLE_GUESSES:
+        return packages.ole_type(path) or detected
+    if detected in _PACKAGE_GUESSES and archives.is_office_container(path):
+        return packages.package_type(path) or detected
+    return detected
+
+
+def _prose(detected: str, model: tuple[str, float] | None) -> str:
+    """libmagic calls text a script on a few keywords at line starts, so a README that quotes
+    Python is "Python" to it; when Magika, trained on real files, is sure it is Markdown, it is.
+    (Magika's own verdict on code still reaches the code inspector.)"""
+    if model is None or model[1] < MODEL_CONFIDENCE or model[0] != "text/markdown":
+        return detected
+    return model[0] if detected in code.SCRIPT_TYPES else detected
 
 
 _COMPRESSION_SUFFIXES = (".gz", ".tgz", ".bz2", ".xz")
@@ -203,8 +249,15 @@ def _strip_compression(name: str | None) -> str | None:
     return name
 
 
+# Magika knows no HEIF or AVIF: to it every ISO base media file is an MP4. libmagic reads the
+# brand, and the image inspector decodes the pictures, so this pair is no disagreement.
+_MODEL_BLIND_SPOTS = frozenset(
+    {("image/heic", "video/mp4"), ("image/heif", "video/mp4"), ("image/avif", "video/mp4")}
+)
+
+
 def _model_findings(detected: str, model: tuple[str, float] | None) -> Iterator[Finding]:
-    if model is None or model[1] < MODEL_CONFIDENCE:
+    if model is None or model[1] < MODEL_CONFIDENCE or (detected, model[0]) in _MODEL_BLIND_SPOTS:
         return
     ours, theirs = family(detected), family(model[0])
     if ours is not None and theirs is not None and ours != theirs:

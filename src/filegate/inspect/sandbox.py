@@ -21,7 +21,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from filegate.domain import FileState, Finding, Verdict
-from filegate.inspect.base import Job, Result
+from filegate.inspect.base import Inspection, Job
 
 CODES: dict[str, str] = {
     "inspection_failed": "The inspector crashed or ran out of memory on this file; it fails "
@@ -36,15 +36,15 @@ RUNNER = "filegate.inspect.pipeline:run_job"
 
 @dataclass(frozen=True, slots=True)
 class SandboxLimits:
-    # Parsing a 50 Mpx image needs ~200 MB; the ONNX type model maps ~300 MB of address space.
+    # Parsing a 100 Mpx image needs ~400 MB; the ONNX type model maps ~300 MB of address space.
     memory_bytes: int = 2 * 1024 * 1024 * 1024
     cpu_seconds: int = 60
     wall_seconds: float = 120.0
 
 
-def _failed(code: str, message: str) -> Result:
+def _failed(code: str, message: str) -> Inspection:
     verdict = Verdict(FileState.REJECTED, (Finding(code, message),), None)
-    return Result(verdict=verdict, display_name="", sanitized_type=None)
+    return Inspection(verdict=verdict, display_name="", sanitized_type=None)
 
 
 def _child(connection: Connection, memory_bytes: int, cpu_seconds: int, runner: str) -> None:
@@ -87,7 +87,7 @@ class Sandbox:
         self._process: BaseProcess | None = None
         self._connection: Connection | None = None
 
-    def run(self, job: Job) -> Result:
+    def run(self, job: Job) -> Inspection:
         with self._lock:
             try:
                 connection = self._ensure_child()
@@ -98,7 +98,7 @@ class Sandbox:
                 result = connection.recv()
             except (EOFError, OSError, BrokenPipeError):
                 return self._crashed()
-            assert isinstance(result, Result)
+            assert isinstance(result, Inspection)
             return result
 
     def start(self) -> None:
@@ -131,7 +131,7 @@ class Sandbox:
             raise EOFError("the inspector process did not start")
         return parent
 
-    def _crashed(self) -> Result:
+    def _crashed(self) -> Inspection:
         process = self._process
         if process is not None:
             process.join(1)

@@ -16,7 +16,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 from py_svg_hush import filter_svg
 
-from filegate.domain import Finding
+from filegate.domain import Finding, SanitizeMode
 from filegate.inspect.base import Limits, Outcome, Sample
 
 CODES: dict[str, str] = {
@@ -88,12 +88,16 @@ def inspect_svg(sample: Sample, limits: Limits) -> Outcome:
         findings = _findings(data)
     except Exception:  # unreadable, or an encoding expat refuses: fail closed
         return Outcome((Finding("svg_invalid", "the file could not be read or parsed"),))
-    if sample.sanitized_path is None or not _parsed(findings):
+    # svg-hush rewrites the whole document and cannot say what it removed, so "when_needed"
+    # rewrites as "always" does.
+    if sample.sanitize_mode("svg") is SanitizeMode.NEVER or not _parsed(findings):
         return Outcome(findings)
+    assert sample.sanitized_path is not None  # a mode other than NEVER promises a path
     problem = _write_copy(data, sample.sanitized_path)
     if problem is not None:
         return Outcome((*findings, problem))
-    return Outcome(findings, sanitized=True, sanitized_type="image/svg+xml")
+    changes = ("rewritten by svg-hush (scripts, event handlers and external references dropped)",)
+    return Outcome(findings, sanitized=True, sanitized_type="image/svg+xml", changes=changes)
 
 
 def _findings(data: bytes) -> tuple[Finding, ...]:

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 
 import structlog
 
+from filegate.config import Settings
 from filegate.db.engine import Database
 from filegate.db.repository import Files
-from filegate.domain import Area, FileRecord, FileState, Principal, parse_id
+from filegate.domain import Action, Area, FileRecord, FileState, Finding, Principal, parse_id
 from filegate.errors import ErrorCode, FilegateError
+from filegate.inspect.pipeline import explain
 from filegate.storage.base import Storage
 
 log = structlog.get_logger(__name__)
@@ -25,6 +27,16 @@ def get_file(db: Database, principal: Principal, file_id: str) -> FileRecord:
     if record is None:
         raise FilegateError(ErrorCode.FILE_NOT_FOUND, "No such file.")
     return record
+
+
+def explain_findings(settings: Settings, record: FileRecord) -> list[tuple[Finding, Action, str]]:
+    """Each finding with what the file's profile, as configured now, does with it and why."""
+    try:
+        policy = settings.profile(record.profile)
+    except FilegateError:
+        gone = f"profile {record.profile!r} is no longer configured: the file was rejected"
+        return [(finding, Action.REJECT, gone) for finding in record.findings]
+    return [(finding, *explain(policy, finding)) for finding in record.findings]
 
 
 def list_files(

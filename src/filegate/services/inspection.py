@@ -39,7 +39,7 @@ from filegate.domain import (
 from filegate.errors import FilegateError
 from filegate.faults import failpoint
 from filegate.inspect import antivirus
-from filegate.inspect.base import Job, Result
+from filegate.inspect.base import Inspection, Job
 from filegate.jobs.base import JobQueue
 from filegate.services import webhooks
 from filegate.storage.base import Storage
@@ -47,7 +47,7 @@ from filegate.storage.base import Storage
 log = structlog.get_logger(__name__)
 
 PolicyLookup = Callable[[str], InspectionPolicy]
-RunJob = Callable[[Job], Result]
+RunJob = Callable[[Job], Inspection]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,7 @@ class Inspector:
 class _Judgement:
     verdict: Verdict
     sanitized: Path | None = None
+    changes: tuple[str, ...] = ()
 
 
 def inspect_job(
@@ -100,6 +101,7 @@ def inspect_job(
             detected_type=verdict.detected_type,
             size=size,
             sha256=sha256,
+            sanitized=judgement.changes,
         )
         jobs = [j for j in [Jobs(session).want(JobKind.PROMOTE, record.id)] if j] if stored else []
     queue.dispatch(jobs)
@@ -153,6 +155,8 @@ def _events(session: Session, record: FileRecord, state: FileState) -> list[JobR
         "name": record.display_name,
         "size": record.size,
         "sha256": record.sha256,
+        "received_sha256": record.received_sha256,
+        "sanitized": bool(record.sanitized),
         "detected_type": record.detected_type,
         "profile": record.profile,
         "findings": [f.as_dict() for f in record.findings],
@@ -193,9 +197,10 @@ def _judge(storage: Storage, inspector: Inspector, record: FileRecord, scratch: 
     result = inspector.run(job)
     verdict = _with_scan(result.verdict, path, inspector, policy)
     sanitized = scratch if result.sanitized_type and scratch.is_file() else None
-    if sanitized is not None:
-        verdict = Verdict(verdict.state, verdict.findings, result.sanitized_type)
-    return _Judgement(verdict, sanitized)
+    if sanitized is None:
+        return _Judgement(verdict)
+    verdict = Verdict(verdict.state, verdict.findings, result.sanitized_type)
+    return _Judgement(verdict, sanitized, result.changes)
 
 
 def _with_scan(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from filegate.domain import FileRecord, FileState
+from filegate.domain import FileRecord, FileState, Scope
 from filegate.services import files
 from filegate.web.deps import Reader, RuntimeDep, Uploader
 from filegate.web.headers import byte_range, content_disposition
@@ -43,10 +43,18 @@ async def list_files(
     return FilePage(items=[FileOut.of(r) for r in page], next_cursor=next_cursor)
 
 
-@router.get("/v1/files/{file_id}", response_model=FileOut, summary="A file's record and verdict")
+@router.get(
+    "/v1/files/{file_id}",
+    response_model=FileOut,
+    summary="A file's record and verdict",
+    description="With an admin key, each finding also says where its evidence is and which "
+    "profile setting turned it into this verdict.",
+)
 async def get_file(file_id: str, runtime: RuntimeDep, principal: Reader) -> FileOut:
     record = await run_in_threadpool(files.get_file, runtime.db, principal, file_id)
-    return FileOut.of(record)
+    if Scope.ADMIN not in principal.scopes:
+        return FileOut.of(record)
+    return FileOut.of(record, files.explain_findings(runtime.settings, record))
 
 
 @router.head(

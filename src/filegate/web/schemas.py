@@ -6,7 +6,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from filegate.domain import EventType, FileRecord, FileState, WebhookEndpointRecord
+from filegate.domain import (
+    Action,
+    EventType,
+    FileRecord,
+    FileState,
+    Finding,
+    WebhookEndpointRecord,
+)
 
 
 class FindingOut(BaseModel):
@@ -14,34 +21,65 @@ class FindingOut(BaseModel):
     message: str
 
 
+class FindingExplained(FindingOut):
+    """A finding as an admin sees it: where the evidence is and which rule decided."""
+
+    where: str | None = Field(description="The evidence's place: part, object, offset, member.")
+    action: Action = Field(description="What the profile does with this finding today.")
+    rule: str = Field(description="The setting that decides it, to change for a false positive.")
+
+
 class FileOut(BaseModel):
     id: str
     tenant: str
     name: str
-    size: int
-    sha256: str
+    size: int = Field(description="The served bytes' size (the sanitised copy's, if any).")
+    sha256: str = Field(description="The served bytes' digest, also the download's ETag.")
+    received_size: int | None = Field(
+        description="The upload's size as received; null if inspected before it was recorded."
+    )
+    received_sha256: str | None = Field(description="The upload's digest as received.")
+    sanitized: bool = Field(description="A sanitised copy is served instead of the upload.")
+    sanitize_changes: list[str] = Field(description="What the sanitised copy changed.")
     declared_type: str | None
     detected_type: str | None
     profile: str
     state: FileState
-    findings: list[FindingOut]
+    findings: list[FindingExplained | FindingOut]
     created_at: datetime
     updated_at: datetime
     inspected_at: datetime | None
 
     @classmethod
-    def of(cls, record: FileRecord) -> FileOut:
+    def of(
+        cls, record: FileRecord, explained: list[tuple[Finding, Action, str]] | None = None
+    ) -> FileOut:
+        """The record; with ``explained`` (for admins), findings carry evidence and rule."""
+        findings: list[FindingExplained | FindingOut] = (
+            [FindingOut(code=f.code, message=f.message) for f in record.findings]
+            if explained is None
+            else [
+                FindingExplained(
+                    code=f.code, message=f.message, where=f.where, action=action, rule=rule
+                )
+                for f, action, rule in explained
+            ]
+        )
         return cls(
             id=record.id,
             tenant=record.tenant,
             name=record.display_name,
             size=record.size,
             sha256=record.sha256,
+            received_size=record.received_size,
+            received_sha256=record.received_sha256,
+            sanitized=bool(record.sanitized),
+            sanitize_changes=list(record.sanitized),
             declared_type=record.declared_type,
             detected_type=record.detected_type,
             profile=record.profile,
             state=record.state,
-            findings=[FindingOut(code=f.code, message=f.message) for f in record.findings],
+            findings=findings,
             created_at=record.created_at,
             updated_at=record.updated_at,
             inspected_at=record.inspected_at,
