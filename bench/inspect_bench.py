@@ -325,8 +325,10 @@ def table(record: dict[str, Any]) -> str:
 NOTES = (
     "One warm sandbox child (warm-up: one file of each kind, {warm_up} s) inspects the files one "
     "after another, as the worker does: names, type detection (libmagic and Magika), the code "
-    "checks and the content inspectors, and a sanitised copy where the type has one (images "
-    "re-encoded, PDFs rewritten); ClamAV is not part of it. The profile is the default one with "
+    "checks and the content inspectors, and a sanitised copy where the profile wants one (the "
+    "default: only a file with something to remove, such as a photo's EXIF); ClamAV is not part "
+    "of it. The real-world corpus is tests/realworld as it is: PDFs, office files, photos, "
+    "audio and video demuxed by FFmpeg, text and archives. The profile is the default one with "
     "its size limit raised for the large files. A text file is judged by its head and tail, so "
     "its time is a constant cost whatever its size; a zip is inflated member by member and each "
     "member inspected, so its MB/s counts the inflated bytes. Peak RSS is `VmHWM` of the "
