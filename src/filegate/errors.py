@@ -29,6 +29,7 @@ class ErrorCode(enum.StrEnum):
     UPLOAD_TIMEOUT = "upload_timeout"
     FILE_TOO_LARGE = "file_too_large"
     REQUEST_HEADERS_TOO_LARGE = "request_headers_too_large"
+    REQUEST_BODY_TOO_LARGE = "request_body_too_large"
     RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
     UNKNOWN_PROFILE = "unknown_profile"
     # tus

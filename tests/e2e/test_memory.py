@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,3 +80,29 @@ def test_one_gib_upload_keeps_server_memory_flat(big_live: LiveServer) -> None:
     )
     assert record["state"] == "clean", record["findings"]
     assert after_inspection - baseline < MAX_GROWTH_KB
+
+
+def test_an_unauthenticated_huge_json_body_is_refused_without_being_held(tmp_path: Path) -> None:
+    # POST /v1/webhooks used to parse the whole body before checking the key: 300 MB answered
+    # 401 after taking the API from 139 MB to 1.6 GB. Now it is refused at the limit.
+    database_url = f"sqlite:///{tmp_path / 'filegate.db'}"
+    with LiveServer(tmp_path, database_url, {}) as server, server.client(None) as client:
+        baseline = server.rss_peak_kb()
+        body = RepeatedBody(300 * MIB)
+        refused = client.post(
+            "/v1/webhooks", content=iter(body), headers={"Content-Type": "application/json"}
+        )
+        # 10 GiB declared, nothing sent: answered at once, not after a read timeout.
+        host, port = server.base_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall(
+                b"POST /v1/webhooks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % (10 * GIB)
+            )
+            declared = raw.recv(4096)
+        growth = server.rss_peak_kb() - baseline
+    print(f"server VmHWM growth after a 300 MB unauthenticated body: {growth} kB")
+    assert refused.status_code == 413
+    assert refused.json()["code"] == "request_body_too_large"
+    assert declared.startswith(b"HTTP/1.1 413 ")
+    assert growth < MAX_GROWTH_KB

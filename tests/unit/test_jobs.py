@@ -6,6 +6,7 @@ once do the work once. Lost triggers and failing jobs are recovered, retried, or
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
@@ -464,3 +465,74 @@ def test_jobs_status_counts_queued_running_failed_and_the_oldest_waiting(japi: A
     assert status["jobs"]["inspect"]["failed"] == 1
     assert status["recent_failures"][0]["error"] == "boom"
     assert "redis" in status["queue"] or "sqlite" in status["queue"]
+
+
+def _partial(api: Api, data: bytes) -> str:
+    headers = {**api.auth(), **TUS_HEADERS}
+    created = api.client.post(
+        "/v1/tus/", headers={**headers, "Upload-Length": str(len(data)), "Upload-Concat": "partial"}
+    )
+    assert created.status_code == 201, created.text
+    upload_id = created.headers["location"].rsplit("/", 1)[1]
+    sent = api.client.patch(
+        f"/v1/tus/{upload_id}",
+        headers={**headers, **TUS_PATCH},
+        content=data,
+    )
+    assert sent.status_code == 204, sent.text
+    return upload_id
+
+
+def _final(api: Api, *parts: str) -> Any:
+    listed = " ".join(f"/v1/tus/{part}" for part in parts)
+    name = base64.b64encode(b"notes.txt").decode()
+    headers = {**api.auth(), **TUS_HEADERS, "Upload-Concat": f"final;{listed}"}
+    return api.client.post("/v1/tus/", headers={**headers, "Upload-Metadata": f"filename {name}"})
+
+
+TUS_HEADERS = {"Tus-Resumable": "1.0.0"}
+TUS_PATCH = {"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+
+
+def test_reconcile_keeps_a_finished_partial_upload_until_a_final_joins_it(japi: Api) -> None:
+    # A parallel upload whose first half finished long before the second: reconcile (grace 0
+    # here) deleted the finished half as an orphan, and the final answered 503 for ever.
+    first = _partial(japi, TEXT[:300])
+    assert japi.worker.runner.fire_slot(JobKind.RECONCILE, "r-partial")
+    assert ledger(japi, JobKind.RECONCILE, "r-partial").outcome.startswith(
+        "orphan_objects=0 orphan_uploads=0"
+    )
+    assert japi.runtime.storage.exists(Area.UPLOADS, first)
+    second = _partial(japi, TEXT[300:])
+    joined = _final(japi, first, second)
+    assert joined.status_code == 201, joined.text
+    japi.inspect()
+    file_id = joined.headers["location"].rsplit("/", 1)[1]
+    content = japi.client.get(f"/v1/files/{file_id}/content", headers=japi.auth())
+    assert content.content == TEXT
+
+
+def test_expire_removes_stale_finished_partials_that_no_final_waits_for(japi: Api) -> None:
+    alone, listed, other = (_partial(japi, TEXT[:100]) for _ in range(3))
+    waiting = _final(japi, listed, _created_partial(japi, 100))  # the second part never arrives
+    assert waiting.status_code == 201, waiting.text
+    with japi.runtime.db.session() as session:
+        session.execute(
+            update(UploadRow)
+            .where(UploadRow.id.in_([alone, listed]))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert japi.worker.runner.fire_slot(JobKind.EXPIRE, "e-partials")
+    storage = japi.runtime.storage
+    assert not storage.exists(Area.UPLOADS, alone)  # finished, expired, joined by nobody
+    assert storage.exists(Area.UPLOADS, listed)  # a waiting final still needs it
+    assert storage.exists(Area.UPLOADS, other)  # not expired yet
+    head = japi.client.head(f"/v1/tus/{alone}", headers={**japi.auth(), **TUS_HEADERS})
+    assert head.status_code == 404  # bytes and row are gone, as for any expired upload
+
+
+def _created_partial(api: Api, length: int) -> str:
+    headers = {**api.auth(), **TUS_HEADERS, "Upload-Length": str(length)}
+    created = api.client.post("/v1/tus/", headers={**headers, "Upload-Concat": "partial"})
+    assert created.status_code == 201, created.text
+    return str(created.headers["location"].rsplit("/", 1)[1])

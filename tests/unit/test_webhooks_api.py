@@ -311,3 +311,14 @@ def test_cli_add_allows_internal_targets_when_the_operator_says_so(
 
     assert result.exit_code == 0, result.output
     assert [r.url for r in list_endpoints(database, "t1")] == [url]
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_large_json_body_is_refused_before_the_key_is_checked(api: Api, declared: bool) -> None:
+    body = b'{"url": "https://hooks.example.com/' + b"a" * 100_000 + b'"}'
+    content = body if declared else iter([body[:50_000], body[50_000:]])
+    response = api.client.post(
+        "/v1/webhooks", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_body_too_large"

@@ -401,13 +401,15 @@ class Uploads:
         )
         return [_upload_record(row) for row in self.session.scalars(query)]
 
-    def expire(self, upload_id: str, now: datetime) -> bool:
-        """Mark an unfinished upload expired, guarded by its state and expiry time."""
+    def expire(
+        self, upload_id: str, now: datetime, current: UploadState = UploadState.RECEIVING
+    ) -> bool:
+        """Mark an upload expired, guarded by its state and expiry time."""
         result = self.session.execute(
             update(UploadRow)
             .where(
                 UploadRow.id == upload_id,
-                UploadRow.state == UploadState.RECEIVING.value,
+                UploadRow.state == current.value,
                 UploadRow.expires_at < now,
             )
             .values(state=UploadState.EXPIRED.value, updated_at=now)
@@ -431,11 +433,37 @@ class Uploads:
         )
         return list(self.session.scalars(query))
 
-    def existing(self, ids: Collection[str]) -> dict[str, UploadState]:
+    def needing_bytes(self, ids: Collection[str]) -> set[str]:
+        """Of ``ids``, the uploads whose bytes must stay: those still receiving, and complete
+        partial uploads, which a final upload may join until they expire."""
         if not ids:
-            return {}
-        query = select(UploadRow.id, UploadRow.state).where(UploadRow.id.in_(list(ids)))
-        return {row.id: UploadState(row.state) for row in self.session.execute(query)}
+            return set()
+        receiving = UploadRow.state == UploadState.RECEIVING.value
+        partial = (UploadRow.state == UploadState.COMPLETE.value) & (UploadRow.concat == "partial")
+        query = select(UploadRow.id).where(UploadRow.id.in_(list(ids)), receiving | partial)
+        return set(self.session.scalars(query))
+
+    def stale_partials(self, now: datetime, limit: int) -> list[str]:
+        """Complete partial uploads past their ``Upload-Expires`` that no waiting final lists."""
+        listed: set[str] = set()
+        finals = select(UploadRow.parts).where(
+            UploadRow.concat == "final", UploadRow.state == UploadState.RECEIVING.value
+        )
+        for parts in self.session.scalars(finals):
+            listed.update(parts or ())
+        query = (
+            select(UploadRow.id)
+            .where(
+                UploadRow.concat == "partial",
+                UploadRow.state == UploadState.COMPLETE.value,
+                UploadRow.expires_at < now,
+            )
+            .order_by(UploadRow.expires_at)
+            .limit(limit + len(listed))
+        )
+        return [upload_id for upload_id in self.session.scalars(query) if upload_id not in listed][
+            :limit
+        ]
 
 
 def _insert_new(session: Session, model: type[Any], values: Mapping[str, Any]) -> bool:

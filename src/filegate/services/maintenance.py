@@ -41,7 +41,8 @@ SCHEDULE_LEDGER_DAYS = 7
 
 
 def expire_uploads(db: Database, storage: Storage, queue: JobQueue) -> str:
-    """Unfinished tus uploads past ``Upload-Expires``: event, bytes, then the row."""
+    """Unfinished tus uploads past ``Upload-Expires``: event, bytes, then the row. Complete
+    partial uploads past it that no waiting final lists go too (no event: they finished)."""
     now = utcnow()
     expired = 0
     with db.session() as session:
@@ -54,6 +55,11 @@ def expire_uploads(db: Database, storage: Storage, queue: JobQueue) -> str:
         if marked:
             expired += 1
             log.info("upload.expired", upload_id=upload.id, tenant=upload.tenant)
+    with db.session() as session:
+        stale = Uploads(session).stale_partials(now, MAX_PER_RUN)
+    for upload_id in stale:
+        with db.session() as session:
+            Uploads(session).expire(upload_id, now, current=UploadState.COMPLETE)
     # Rows marked expired (now, or by a run that crashed half-way) lose their bytes, then go.
     removed = 0
     with db.session() as session:
@@ -116,12 +122,12 @@ def reconcile(db: Database, storage: Storage, grace_seconds: float) -> str:
                 _check_object(storage, area, key, states.get(key), cutoff=cutoff, found=found)
     for batch in _batches(storage.keys(Area.UPLOADS)):
         with db.session() as session:
-            uploads = Uploads(session).existing(batch)
+            needed = Uploads(session).needing_bytes(batch)
         for key in batch:
-            if uploads.get(key) is UploadState.RECEIVING:
-                continue
+            if key in needed:
+                continue  # still arriving, or a complete partial a final may still join
             if _old(storage, Area.UPLOADS, key, cutoff):
-                log.warning("reconcile.orphan_upload_bytes", key=key, row=str(uploads.get(key)))
+                log.warning("reconcile.orphan_upload_bytes", key=key)
                 storage.delete(Area.UPLOADS, key)
                 found.orphan_uploads += 1
     _check_clean_rows(db, storage, found)

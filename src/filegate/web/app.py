@@ -17,7 +17,7 @@ from filegate.services.locks import UploadLocks
 from filegate.services.runtime import Runtime
 from filegate.tus.headers import TUS_VERSION
 from filegate.web import files, health, problems, tus, uploads, webhooks
-from filegate.web.middleware import RequestContextMiddleware
+from filegate.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from filegate.web.override import TusMiddleware
 
 # What a browser's tus client must read from our responses, and may send.
@@ -91,6 +91,8 @@ def create_app(runtime: Runtime, background: Background | None = None) -> FastAP
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.add_middleware(TusMiddleware, prefix=tus.BASE, version=TUS_VERSION)
+    # Uploads enforce their profile's size while they stream; every other body is small.
+    app.add_middleware(BodyLimitMiddleware, upload_paths=(uploads.PATH, tus.BASE))
     if runtime.settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

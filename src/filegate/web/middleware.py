@@ -18,6 +18,74 @@ log = structlog.get_logger("filegate.access")
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # Real clients send a few KiB of headers; more is an attack or a broken proxy.
 MAX_REQUEST_HEADER_BYTES = 32 * 1024
+# Bodies other than uploads are small JSON documents (a webhook endpoint is a URL and a few
+# event names); FastAPI parses a body before any dependency checks the key, so an
+# unauthenticated client could otherwise make the API hold hundreds of MB.
+MAX_BODY_BYTES = 64 * 1024
+
+
+class BodyLimitMiddleware:
+    """Refuse a body over ``MAX_BODY_BYTES`` on every route but the upload routes, before it
+    is read when Content-Length says so, and as soon as it passes the limit otherwise.
+    ``upload_paths`` are exact paths, or prefixes when they end with a slash."""
+
+    def __init__(self, app: ASGIApp, *, upload_paths: tuple[str, ...]) -> None:
+        self.app = app
+        self.upload_paths = upload_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _is_upload(scope["path"], self.upload_paths):
+            await self.app(scope, receive, send)
+            return
+        if _declared_length(scope) > MAX_BODY_BYTES:
+            await _too_large(scope, receive, send)
+            return
+        received = 0
+        refused = False
+
+        async def counting_receive() -> Message:
+            # Past the limit the client gets its 413 at once, and the application is told the
+            # client went away (an exception here would become FastAPI's 400 "parse error").
+            nonlocal received, refused
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES and not refused:
+                refused = True
+                await _too_large(scope, receive, send)
+            return {"type": "http.disconnect"} if refused else message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise  # the application's own failure; the error handlers deal with it
+
+
+def _is_upload(path: str, upload_paths: tuple[str, ...]) -> bool:
+    """``path`` is one of ``upload_paths``, or under one of them that ends with a slash."""
+    return any(path == p or (p.endswith("/") and path.startswith(p)) for p in upload_paths)
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0  # malformed: the server refuses it
+    return 0
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    detail = f"Request bodies on this route are limited to {MAX_BODY_BYTES} bytes."
+    response = problem(
+        ErrorCode.REQUEST_BODY_TOO_LARGE,
+        detail,
+        request_id=scope.get("state", {}).get("request_id"),
+        headers={"Connection": "close"},
+    )
+    await response(scope, receive, send)
 
 
 class RequestContextMiddleware:

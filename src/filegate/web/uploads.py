@@ -28,6 +28,9 @@ from filegate.web.multipart import MultipartReceiver
 from filegate.web.schemas import FileOut
 
 log = structlog.get_logger(__name__)
+# Where direct uploads are posted; the body limit for small JSON requests does not apply here.
+PATH = "/v1/files"
+
 router = APIRouter(tags=["files"])
 
 # Boundaries, part headers and small fields on top of the file itself.
@@ -58,7 +61,7 @@ _UPLOAD_BODY: dict[str, Any] = {
 
 
 @router.post(
-    "/v1/files",
+    PATH,
     status_code=202,
     response_model=FileOut,
     summary="Upload a file into quarantine",
