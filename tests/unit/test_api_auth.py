@@ -100,7 +100,12 @@ def test_health_readiness_and_metrics(api: Api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
     ready = api.client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "storage": "ok", "scanner": "off"}
+    assert ready.json()["checks"] == {
+        "database": "ok",
+        "storage": "ok",
+        "queue": "ok",
+        "scanner": "off",
+    }
     api.upload(png())
     metrics = api.client.get("/metrics").text
     assert 'filegate_uploads_total{outcome="accepted"}' in metrics

@@ -13,6 +13,12 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 # Writers wait this long for SQLite's single write lock instead of failing at once.
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# A PostgreSQL that accepts connections and never answers must not hold a request for ever:
+# connecting gives up after this long (libpq's connect_timeout) ...
+PG_CONNECT_TIMEOUT_S = 5
+# ... and a statement of the application (not a migration) after this long. Its queries are
+# single-row or indexed pages: the slowest takes milliseconds on millions of rows.
+PG_STATEMENT_TIMEOUT_MS = 30_000
 
 
 def normalise_url(url: str) -> str:
@@ -22,11 +28,15 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, statement_timeout_ms: int | None = None) -> Engine:
+    """An engine for ``url``; on PostgreSQL, ``statement_timeout_ms`` bounds every statement."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, future=True)
+        connect_args: dict[str, Any] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        if statement_timeout_ms is not None:
+            connect_args["options"] = f"-c statement_timeout={statement_timeout_ms}"
+        return create_engine(url, pool_pre_ping=True, future=True, connect_args=connect_args)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
@@ -64,7 +74,7 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, statement_timeout_ms=PG_STATEMENT_TIMEOUT_MS)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self._sessions, "do_orm_execute", _skip_identity_sync)
 

@@ -16,6 +16,9 @@ class JobQueue(Protocol):
         the ``rescan`` sweep, because the ledger row says the job is still queued.
         """
 
+    def check(self) -> None:
+        """Raise when the broker cannot be reached (readiness)."""
+
 
 class Background(Protocol):
     """Something that runs beside the API (the embedded worker)."""

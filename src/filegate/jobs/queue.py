@@ -67,6 +67,10 @@ class HueyQueue:
                 # The ledger still says queued; the rescan sweep sends it again.
                 log.exception("job.dispatch_failed", job=job.kind.value, job_id=job.id)
 
+    def check(self) -> None:
+        """One round trip to the broker: Redis's LLEN, or a read of the SQLite queue file."""
+        self.huey.storage.queue_size()
+
     def _send(self, job: JobRecord) -> None:
         args = (job.kind.value, job.subject)
         if job.run_after > datetime.now(UTC):

@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from filegate import __version__
 from filegate.jobs.base import Background
+from filegate.services import readiness
 from filegate.services.locks import UploadLocks
 from filegate.services.runtime import Runtime
 from filegate.tus.headers import TUS_VERSION
@@ -66,8 +67,9 @@ def _bound_blocking_threads() -> None:
 
 def create_app(runtime: Runtime, background: Background | None = None) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _bound_blocking_threads()
+        app.state.readiness = readiness.for_runtime(runtime)  # its lock belongs to this loop
         if background is not None:
             background.start()
         try:
@@ -75,6 +77,7 @@ def create_app(runtime: Runtime, background: Background | None = None) -> FastAP
         finally:
             if background is not None:
                 background.stop()
+            app.state.readiness.close()
 
     app = FastAPI(
         title="filegate",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.concurrency import run_in_threadpool
 
-from filegate.web.deps import RuntimeDep
+from filegate.services import readiness
 
 router = APIRouter(tags=["operations"])
 
@@ -17,30 +16,20 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database and storage are reachable")
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    checks = {
-        "database": await _check(runtime.db.ping),
-        "storage": await _check(runtime.storage.check),
-        "scanner": await run_in_threadpool(runtime.scanner_status),
-    }
-    # A scanner that is off is only a failure where the configuration requires one.
-    required = runtime.settings.scanner_required
-    ready = all(v == "ok" or (k == "scanner" and not required) for k, v in checks.items())
-    body = {"status": "ok" if ready else "unavailable", "checks": checks}
-    return JSONResponse(body, status_code=200 if ready else 503)
+@router.get(
+    "/readyz",
+    summary="The database, storage, job queue and (where required) the scanner are reachable",
+    description=f"Probes run at most every {readiness.CACHE_SECONDS:g} s, each with a "
+    f"{readiness.PROBE_SECONDS:g} s deadline, on threads of their own.",
+)
+async def readyz(request: Request) -> JSONResponse:
+    checker = request.app.state.readiness
+    assert isinstance(checker, readiness.Readiness)
+    report = await checker.report()
+    body = {"status": "ok" if report.ready else "unavailable", "checks": report.checks}
+    return JSONResponse(body, status_code=200 if report.ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def prometheus_metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-async def _check(probe: object) -> str:
-    assert callable(probe)
-    try:
-        await run_in_threadpool(probe)
-    except Exception:
-        # The reason goes to the log; the readiness body only says which part failed.
-        return "failing"
-    return "ok"
