@@ -170,6 +170,7 @@ def serve(
     settings = _settings()
     _database(settings).dispose()
     runtime, worker = build_runtime(settings)
+    _sweep_temp(runtime)
     embedded = settings.embedded_worker if embedded_worker is None else embedded_worker
     bind_host, bind_port = host or settings.host, port or settings.port
     _announce_scanner(runtime)
@@ -200,8 +201,17 @@ def worker() -> None:
     settings = _settings()
     _database(settings).dispose()
     runtime, job_worker = build_runtime(settings)
+    _sweep_temp(runtime)
     _announce_scanner(runtime)
     job_worker.run_forever()
+
+
+def _sweep_temp(runtime: Runtime) -> None:
+    """Temp files of uploads a killed process left behind; the grace period spares the ones
+    that other processes on the same storage are still writing."""
+    removed = runtime.storage.cleanup_stale_temp(runtime.settings.reconcile_grace_seconds)
+    if removed:
+        log.warning("storage.stale_temp_removed", count=removed)
 
 
 @jobs_app.command("status")

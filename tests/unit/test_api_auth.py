@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from filegate.errors import ErrorCode
+from filegate.domain import Scope
+from filegate.errors import ErrorCode, FilegateError
 from filegate.inspect.pipeline import FINDING_CODES
-from filegate.services.keys import revoke_key
+from filegate.services.keys import create_key, revoke_key
 from filegate.web.problems import STATUS
 from tests.conftest import Api
 from tests.support.samples import png
@@ -64,6 +65,30 @@ def test_unknown_route_and_method_are_problems(api: Api) -> None:
     wrong = api.client.put("/v1/files", headers=api.auth())
     assert wrong.status_code == 405
     assert wrong.json()["code"] == "method_not_allowed"
+    assert set(wrong.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+def test_a_storage_failure_is_a_503_to_retry_without_internals(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full disk answered 503 with errno, the storage area and the object key in the body.
+    def full(*args: object, **kwargs: object) -> None:
+        raise FilegateError(
+            ErrorCode.STORAGE_ERROR,
+            "cannot create a temp file in quarantine",
+            reason="No space left on device",
+            errno=28,
+            area="quarantine",
+            key="01J0000000000000000000000A",
+        )
+
+    monkeypatch.setattr(api.runtime.storage, "writer", full)
+    response = api.upload(png())
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    body = response.json()
+    assert body["code"] == "storage_error"
+    assert set(body) == {"type", "title", "status", "detail", "code", "request_id"}
 
 
 def test_crash_is_a_500_problem_without_internals(
@@ -139,3 +164,15 @@ def test_every_finding_code_is_documented() -> None:
     text = (Path(__file__).parents[2] / "docs" / "inspection.md").read_text()
     missing = [code for code in FINDING_CODES if f"`{code}`" not in text]
     assert missing == []
+
+
+def test_admin_includes_upload_and_read_within_its_tenant(api: Api) -> None:
+    # Documented in docs/api.md ("Scopes"): an operator's key does everything in its tenant.
+    _, admin = create_key(api.runtime.db, tenant="tenant-a", scopes=frozenset({Scope.ADMIN}))
+    api.keys["admin"] = admin
+    uploaded = api.upload(png(), who="admin")
+    assert uploaded.status_code == 202
+    file_id = uploaded.json()["id"]
+    assert api.client.get(f"/v1/files/{file_id}", headers=api.auth("admin")).status_code == 200
+    other = api.upload(png(), who="b").json()["id"]
+    assert api.client.get(f"/v1/files/{other}", headers=api.auth("admin")).status_code == 404

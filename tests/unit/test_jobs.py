@@ -213,13 +213,17 @@ def test_every_job_type_run_twice_changes_nothing_the_second_time(
     # Schedules: the first run does the work, the second finds none and changes nothing.
     expected_first = {
         JobKind.EXPIRE: "expired=1 removed=1",
-        JobKind.RECONCILE: "orphan_objects=1 orphan_uploads=0 lost_files=0 misplaced=0",
+        JobKind.RECONCILE: (
+            "orphan_objects=1 orphan_uploads=0 lost_files=0 misplaced=0 stale_temp=0"
+        ),
         JobKind.RESCAN: "requeued=0 recovered=0",
         JobKind.PURGE: "purged=0 ledger_rows=0",
     }
     expected_second = {
         JobKind.EXPIRE: "expired=0 removed=0",
-        JobKind.RECONCILE: "orphan_objects=0 orphan_uploads=0 lost_files=0 misplaced=0",
+        JobKind.RECONCILE: (
+            "orphan_objects=0 orphan_uploads=0 lost_files=0 misplaced=0 stale_temp=0"
+        ),
         JobKind.RESCAN: "requeued=0 recovered=0",
         JobKind.PURGE: "purged=0 ledger_rows=0",
     }
@@ -428,7 +432,7 @@ def test_reconcile_fixes_orphans_both_ways(japi: Api) -> None:
     ) as api:
         assert api.worker.runner.fire_slot(JobKind.RECONCILE, "r1")
         outcome = ledger(api, JobKind.RECONCILE, "r1").outcome
-    assert outcome == "orphan_objects=2 orphan_uploads=0 lost_files=1 misplaced=1"
+    assert outcome == "orphan_objects=2 orphan_uploads=0 lost_files=1 misplaced=1 stale_temp=0"
     assert not storage.exists(Area.QUARANTINE, orphan_q)
     assert not storage.exists(Area.CLEAN, orphan_c)
     assert storage.exists(Area.QUARANTINE, young)  # too young to call an orphan
@@ -536,3 +540,22 @@ def _created_partial(api: Api, length: int) -> str:
     created = api.client.post("/v1/tus/", headers={**headers, "Upload-Concat": "partial"})
     assert created.status_code == 201, created.text
     return str(created.headers["location"].rsplit("/", 1)[1])
+
+
+def test_reconcile_sweeps_temp_files_of_uploads_whose_process_died(japi: Api) -> None:
+    # A direct upload streams into <area>/.tmp; a kill -9 mid-upload left it there for ever.
+    storage = japi.runtime.storage
+    writer = storage.writer(Area.QUARANTINE, new_id())
+    writer.write(b"half of an upload, then kill -9")
+    tmp = japi.runtime.settings.resolved_storage_dir / "quarantine" / ".tmp"
+    (left,) = tmp.iterdir()
+    hour_ago = time.time() - 3600
+    os.utime(left, (hour_ago, hour_ago))
+    with running_api(
+        japi.runtime.settings.model_copy(update={"reconcile_grace_seconds": 600}), _NO
+    ) as api:
+        assert api.worker.runner.fire_slot(JobKind.RECONCILE, "r-temp")
+        outcome = ledger(api, JobKind.RECONCILE, "r-temp").outcome
+    assert outcome.endswith("stale_temp=1")
+    assert not left.exists()
+    writer.abort()  # this process did not die; its writer finds nothing left to remove

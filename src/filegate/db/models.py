@@ -139,7 +139,7 @@ class JobRow(Base):
     enqueued_at: Mapped[datetime] = mapped_column()
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
-    outcome: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(String(1024))
 
 

@@ -95,11 +95,13 @@ class Reconciliation:
     orphan_uploads: int = 0
     lost_files: int = 0
     misplaced: int = 0
+    stale_temp: int = 0
 
     def __str__(self) -> str:
         return (
             f"orphan_objects={self.orphan_objects} orphan_uploads={self.orphan_uploads} "
-            f"lost_files={self.lost_files} misplaced={self.misplaced}"
+            f"lost_files={self.lost_files} misplaced={self.misplaced} "
+            f"stale_temp={self.stale_temp}"
         )
 
 
@@ -110,10 +112,12 @@ def reconcile(db: Database, storage: Storage, grace_seconds: float) -> str:
       older than ``grace_seconds``;
     - a clean row whose object is gone is rejected with ``stored_object_missing`` (never a 503);
     - a rejected file's bytes found in clean go back to quarantine; a clean file's upload left in
-      quarantine beside its promoted copy is deleted.
+      quarantine beside its promoted copy is deleted;
+    - temp files of writers that died mid-upload (a killed process) are removed.
     """
     found = Reconciliation()
     cutoff = time.time() - grace_seconds
+    found.stale_temp = storage.cleanup_stale_temp(grace_seconds)
     for area in (Area.QUARANTINE, Area.CLEAN):
         for batch in _batches(storage.keys(area)):
             with db.session() as session:

@@ -87,3 +87,6 @@ class Storage(Protocol):
 
     def check(self) -> None:
         """Raise ``storage_error`` if the backend cannot be used right now (readiness)."""
+
+    def cleanup_stale_temp(self, older_than_seconds: float) -> int:
+        """Remove temp objects of writers that died (untouched for that long); how many."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import structlog
@@ -95,16 +96,21 @@ def problem(
     return JSONResponse(body, status_code=status, headers=all_headers, media_type=PROBLEM_JSON)
 
 
+# A dependency that fails is usually back within seconds (a restart, a failover).
+RETRY_AFTER_SECONDS = 5
+
+
 def problem_for(exc: FilegateError, request_id: str | None = None) -> JSONResponse:
+    """The problem for ``exc``. A failure on our side keeps its details (errno, storage keys,
+    areas) for the log: the client gets the code, the message and when to retry."""
+    given = exc.extra.get("headers")
+    headers = dict(given) if isinstance(given, dict) else {}
     extra = {k: v for k, v in exc.extra.items() if k != "headers"}
-    headers = exc.extra.get("headers")
-    return problem(
-        exc.code,
-        exc.message,
-        request_id=request_id,
-        headers=headers if isinstance(headers, dict) else None,
-        **extra,
-    )
+    if STATUS[exc.code] >= 500:
+        extra = {}
+        if STATUS[exc.code] == 503:
+            headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+    return problem(exc.code, exc.message, request_id=request_id, headers=headers, **extra)
 
 
 def _request_id(request: Request) -> str | None:
@@ -115,7 +121,8 @@ def _request_id(request: Request) -> str | None:
 async def _filegate_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FilegateError)
     if STATUS[exc.code] >= 500:
-        log.error("request.failed", code=exc.code.value, detail=exc.message)
+        extra = {k: v for k, v in exc.extra.items() if k != "headers"}
+        log.error("request.failed", code=exc.code.value, detail=exc.message, **extra)
     return problem_for(exc, _request_id(request))
 
 
@@ -124,7 +131,32 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
         exc.status_code, ErrorCode.INVALID_REQUEST
     )
-    return problem(code, str(exc.detail), request_id=_request_id(request))
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        # RFC 9110 requires Allow; Starlette's names only the first route on the path.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem(code, str(exc.detail), request_id=_request_id(request), headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route on the request's path answers."""
+    path = request.scope["path"]
+    methods: set[str] = set()
+    for route in _endpoints(request.app.router.routes):
+        if route.path_regex.fullmatch(path):
+            methods |= set(route.methods or ())
+    return sorted(methods)
+
+
+def _endpoints(routes: Iterable[Any]) -> Iterator[Any]:
+    """Routes with methods, through included routers (FastAPI wraps each) and mounts."""
+    for route in routes:
+        if getattr(route, "methods", None) is not None and hasattr(route, "path_regex"):
+            yield route
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        inner = inner if inner is not None else getattr(route, "routes", None)
+        if inner is not None:
+            yield from _endpoints(inner)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
