@@ -276,6 +276,8 @@ class UploadState(enum.StrEnum):
     TERMINATED = "terminated"
     # Past Upload-Expires without finishing: the expire job removes the bytes, then the row.
     EXPIRED = "expired"
+    # A final upload whose parts could not be joined for good (over the profile's size).
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,10 +23,11 @@ from filegate.cli import build_runtime
 from filegate.config import Settings, builtin_profiles, load_settings
 from filegate.db.models import UploadRow
 from filegate.domain import Area, new_id, utcnow
+from filegate.inspect.sandbox import Sandbox
 from filegate.services.keys import create_key
 from filegate.tus.headers import CHECKSUM_ALGORITHMS, EXTENSIONS
 from filegate.web.app import create_app
-from tests.conftest import ALL_SCOPES, Api
+from tests.conftest import ALL_SCOPES, Api, running_api
 from tests.support.samples import TEXT
 
 BASE = "/v1/tus/"
@@ -1063,3 +1064,25 @@ def test_location_origin(
     response = client.post(BASE, headers={**auth, **TUS, **headers, "Upload-Length": "5"})
     assert response.status_code == 201
     assert re.fullmatch(rf"{re.escape(origin)}/v1/tus/{ULID}", response.headers["location"])
+
+
+def test_a_final_that_can_never_be_joined_fails_alone(settings: Settings, sandbox: Sandbox) -> None:
+    # Two deferred-length parts that together pass the profile's size: the final used to be
+    # retried on every later partial PATCH of the tenant, which then all answered 413.
+    small = {"default": builtin_profiles()["default"].model_copy(update={"max_size": 1000})}
+    with running_api(settings.model_copy(update={"profiles": small}), sandbox) as api:
+        first, second = (id_of(create(api, None, **{"Upload-Concat": "partial"})) for _ in "ab")
+        doomed = final(api, first, second)
+        assert doomed.status_code == 201, doomed.text
+        doomed_id = doomed.headers["location"].rsplit("/", 1)[1]
+        body = b"x" * 600
+        for part in (first, second):
+            sent = patch(api, part, 0, body, **{"Upload-Length": str(len(body))})
+            assert sent.status_code == 204, sent.text
+        gone = head(api, doomed_id)
+        assert gone.status_code == 410
+        # The tenant's other uploads are not held up by it.
+        third = partial(api, b"a small part")
+        joined = final(api, third, **{"Upload-Metadata": f"filename {b64(b'notes.txt')}"})
+        assert joined.status_code == 201, joined.text
+        assert patch(api, partial(api, b"more", send=False), 0, b"more").status_code == 204

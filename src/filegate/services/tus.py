@@ -124,6 +124,12 @@ def get_upload(db: Database, tenant: str, upload_id: str) -> UploadRecord:
         raise _not_found()
     if record.state is UploadState.TERMINATED:
         raise FilegateError(ErrorCode.TUS_UPLOAD_GONE, "The upload was terminated.")
+    if record.state is UploadState.FAILED:
+        raise FilegateError(
+            ErrorCode.TUS_UPLOAD_GONE,
+            "The final upload could not be assembled from its parts (together they are over "
+            "the profile's maximum size); create a new one.",
+        )
     expired = record.state is UploadState.RECEIVING and record.expires_at <= utcnow()
     if expired or record.state is UploadState.EXPIRED:
         raise FilegateError(ErrorCode.TUS_UPLOAD_GONE, "The upload expired before it finished.")
@@ -241,6 +247,17 @@ def assemble(
         writer.abort()
         raise
     return _register(db, storage, queue, final, size=size, sha256=digest.hexdigest())
+
+
+def fail_final(db: Database, final: UploadRecord, reason: FilegateError) -> None:
+    """A final that can never be assembled is set aside, so it is no longer tried each time
+    another partial upload of the tenant finishes; requests for it then answer 410."""
+    with db.session() as session:
+        failed = Uploads(session).set_state(final.id, UploadState.FAILED)
+    if failed:
+        log.warning(
+            "tus.final_failed", upload_id=final.id, tenant=final.tenant, code=reason.code.value
+        )
 
 
 def terminate(db: Database, storage: Storage, tenant: str, upload_id: str) -> None:

@@ -16,6 +16,7 @@ from email.utils import format_datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import structlog
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -39,8 +40,10 @@ from filegate.tus.headers import (
 )
 from filegate.web.body import body_chunks
 from filegate.web.deps import Uploader, get_runtime
+from filegate.web.problems import STATUS
 from filegate.web.urls import absolute_url
 
+log = structlog.get_logger(__name__)
 router = APIRouter(tags=["tus"])
 BASE = "/v1/tus/"
 # Progress of a long PATCH is made durable (fsync + offset) every this many bytes, so a
@@ -193,7 +196,9 @@ async def _assemble_ready(request: Request, runtime: Runtime, record: UploadReco
     for final in ready:
         async with tus_state(request).locks.hold(final.id):
             current = await run_in_threadpool(uploads.reload, runtime.db, final.id)
-            if current.state is UploadState.RECEIVING:
+            if current.state is not UploadState.RECEIVING:
+                continue
+            try:
                 await run_in_threadpool(
                     uploads.assemble,
                     runtime.db,
@@ -202,6 +207,14 @@ async def _assemble_ready(request: Request, runtime: Runtime, record: UploadReco
                     runtime.settings,
                     current,
                 )
+            except FilegateError as exc:
+                # A final that can never be joined fails alone; a passing storage failure
+                # leaves it waiting. Either is this request's answer only if it is that final.
+                if STATUS[exc.code] < 500:
+                    await run_in_threadpool(uploads.fail_final, runtime.db, current, exc)
+                if current.id == record.id:
+                    raise
+                log.warning("tus.final_not_assembled", upload_id=current.id, code=exc.code.value)
 
 
 def _head_headers(record: UploadRecord) -> dict[str, str]:
