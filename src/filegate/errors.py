@@ -59,6 +59,7 @@ class ErrorCode(enum.StrEnum):
     # server side
     NOT_READY = "not_ready"
     STORAGE_ERROR = "storage_error"
+    DATABASE_UNAVAILABLE = "database_unavailable"
     INTERNAL_ERROR = "internal_error"
     # configuration and keys (CLI)
     CONFIG_INVALID = "config_invalid"

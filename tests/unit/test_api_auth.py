@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from filegate.db.engine import Database
 from filegate.domain import Scope
 from filegate.errors import ErrorCode, FilegateError
 from filegate.inspect.pipeline import FINDING_CODES
@@ -176,3 +177,19 @@ def test_admin_includes_upload_and_read_within_its_tenant(api: Api) -> None:
     assert api.client.get(f"/v1/files/{file_id}", headers=api.auth("admin")).status_code == 200
     other = api.upload(png(), who="b").json()["id"]
     assert api.client.get(f"/v1/files/{other}", headers=api.auth("admin")).status_code == 404
+
+
+def test_a_database_that_is_down_is_a_503_to_retry(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every call answered 500 with PostgreSQL down (nothing listens on port 1 here).
+    down = Database("postgresql://filegate@127.0.0.1:1/filegate")
+    monkeypatch.setattr(api.runtime.db, "_sessions", down._sessions)
+    try:
+        response = api.client.get("/v1/files", headers=api.auth())
+    finally:
+        down.dispose()
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    assert response.headers["retry-after"] == "5"
+    assert "127.0.0.1" not in response.text

@@ -9,6 +9,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from filegate.errors import ErrorCode, FilegateError
@@ -60,6 +62,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.NOT_READY: 503,
     ErrorCode.STORAGE_ERROR: 503,
+    ErrorCode.DATABASE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.CONFIG_INVALID: 500,
     ErrorCode.KEY_NOT_FOUND: 404,
@@ -183,8 +186,22 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # Connection refused, reset or timed out, a full disk, a statement over its time limit:
+    # the database, not the request, is at fault, and it is usually back soon.
+    log.error("request.database_unavailable", error=type(exc).__name__, detail=str(exc)[:300])
+    return problem_for(
+        FilegateError(ErrorCode.DATABASE_UNAVAILABLE, "The database cannot be reached right now."),
+        _request_id(request),
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(FilegateError, _filegate_error)
+    # OperationalError: the database's own failures (not a bug in a statement); InterfaceError:
+    # the driver lost its connection; TimeoutError: no pooled connection came free in time.
+    for database_error in (OperationalError, InterfaceError, SQLAlchemyTimeoutError):
+        app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)
