@@ -166,6 +166,7 @@ def serve(
     import uvicorn
 
     from filegate.web.app import create_app
+    from filegate.web.protocol import BoundedHttpToolsProtocol
 
     settings = _settings()
     _database(settings).dispose()
@@ -187,7 +188,7 @@ def serve(
         host=bind_host,
         port=bind_port,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,
         log_config=None,
         access_log=False,
         server_header=False,
