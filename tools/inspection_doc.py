@@ -19,19 +19,15 @@ from filegate.config import builtin_profiles
 from filegate.domain import Finding, InspectionLimits
 from filegate.inspect import FINDING_CODES, with_default_actions
 from filegate.inspect.sandbox import SandboxLimits
+from filegate.services import inspection
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "inspection.md"
 CHEAT_SHEET = "https://cheatsheetseries.owasp.org/cheatsheets/File_Upload_Cheat_Sheet.html"
 ASVS = "https://github.com/OWASP/ASVS/blob/master/5.0/en/0x14-V5-File-Handling.md"
 ASVS_V1 = "https://github.com/OWASP/ASVS/blob/master/5.0/en/0x10-V1-Encoding-and-Sanitization.md"
 
-# Codes the inspection job adds outside the pipeline (services/inspection.py).
-WORKER_CODES = {
-    "stored_object_missing": "The uploaded bytes are no longer in quarantine storage; the file "
-    "is rejected rather than left pending.",
-    "profile_unknown": "The file's profile was removed from the configuration before its "
-    "inspection ran.",
-}
+# Codes the inspection job adds outside the pipeline.
+WORKER_CODES = inspection.WORKER_CODES
 
 # File Upload Cheat Sheet sections, by their headings.
 EXTENSION = "Extension Validation"

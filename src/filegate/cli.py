@@ -13,7 +13,13 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from filegate import __version__
-from filegate.config import Settings, load_settings
+from filegate.config import (
+    ConfigProblem,
+    Settings,
+    action_code_problems,
+    config_path,
+    load_settings,
+)
 from filegate.db import migrate as migrations
 from filegate.db.engine import Database
 from filegate.db.repository import Jobs
@@ -80,15 +86,29 @@ def _main(
     _state.config = config
 
 
-def _settings() -> Settings:
+def _settings(*, check_codes: bool = False) -> Settings:
+    """The settings, or exit 1 with every problem. ``check_codes`` also checks the finding
+    codes profiles name in ``actions`` (it loads the inspectors, so only commands that use
+    them ask)."""
     try:
         settings = load_settings(_state.config)
+        problems = _action_code_problems(settings) if check_codes else []
     except FilegateError as exc:
-        for problem in exc.extra.get("problems", []):  # type: ignore[attr-defined]
+        problems = exc.extra.get("problems", [])  # type: ignore[assignment]
+    if problems:
+        for problem in problems:
             typer.echo(f"config error: {problem}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(1)
     configure_logging(settings.log_level, settings.log_format)
     return settings
+
+
+def _action_code_problems(settings: Settings) -> list[ConfigProblem]:
+    from filegate.inspect import FINDING_CODES
+    from filegate.services.inspection import WORKER_CODES
+
+    known = set(FINDING_CODES) | set(WORKER_CODES)
+    return action_code_problems(settings, known, config_path(_state.config))
 
 
 def _database(settings: Settings) -> Database:
@@ -168,7 +188,7 @@ def serve(
     from filegate.web.app import create_app
     from filegate.web.protocol import BoundedHttpToolsProtocol
 
-    settings = _settings()
+    settings = _settings(check_codes=True)
     _database(settings).dispose()
     runtime, worker = build_runtime(settings)
     _sweep_temp(runtime)
@@ -199,7 +219,7 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run background jobs (inspections, promotions, webhooks, schedules) in this process."""
-    settings = _settings()
+    settings = _settings(check_codes=True)
     _database(settings).dispose()
     runtime, job_worker = build_runtime(settings)
     _sweep_temp(runtime)
@@ -282,11 +302,13 @@ def migrate() -> None:
 def check_config() -> None:
     """Validate the configuration; print every problem with its location, exit 1 on any."""
     try:
-        load_settings(_state.config)
+        problems = _action_code_problems(load_settings(_state.config))
     except FilegateError as exc:
-        for problem in exc.extra.get("problems", []):  # type: ignore[attr-defined]
-            typer.echo(str(problem))
-        raise typer.Exit(1) from None
+        problems = exc.extra.get("problems", [])  # type: ignore[assignment]
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems:
+        raise typer.Exit(1)
     typer.echo("configuration is valid")
 
 
@@ -421,7 +443,7 @@ def inspect_paths(
     With --explain, a readable report instead: each finding with its evidence (part, object,
     offset), what the profile does with it, and the setting to change for a false positive.
     """
-    settings = _settings()
+    settings = _settings(check_codes=True)
     try:
         policy = settings.profile(profile)
     except FilegateError as exc:
@@ -502,7 +524,7 @@ def import_files(
     from filegate import import_run
     from filegate.services import imports as import_service
 
-    settings = _settings()
+    settings = _settings(check_codes=True)
     try:
         policy = settings.profile(profile)
         key_service.validate_tenant(tenant)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -434,6 +435,23 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     if problems:
         raise _invalid(problems)
     return settings
+
+
+def action_code_problems(
+    settings: Settings, known: Collection[str], source: Path | None
+) -> list[ConfigProblem]:
+    """Profile actions that name no finding code: a misspelt code would silently do nothing,
+    and the finding it meant would keep its default action."""
+    where = f"{source}: " if source else ""
+    return [
+        ConfigProblem(
+            f"{where}profiles.{name}.actions.{code}",
+            f"no finding has the code {code!r} (the codes: docs/inspection.md)",
+        )
+        for name, profile in settings.profiles.items()
+        for code in profile.actions
+        if code not in known
+    ]
 
 
 def semantic_problems(outline: _Outline, source: Path | None) -> list[ConfigProblem]:

@@ -155,6 +155,20 @@ def test_check_config_reports_every_field_problem_with_its_location(workdir: Pat
     assert "images" in problem_at(lines, "filegate.toml: profiles.default.types")
 
 
+def test_check_config_reports_a_misspelt_finding_code(workdir: Path) -> None:
+    # It used to pass: the misspelt code did nothing, and type_mismatch kept rejecting.
+    actions = 'actions = { type_missmatch = "accept", pdf_link = "reject" }\n'
+    write(workdir / "filegate.toml", f"[profiles.default]\n{PNG_PROFILE}{actions}")
+
+    code, lines = check_config()
+
+    assert code == 1
+    assert lines == [
+        "filegate.toml: profiles.default.actions.type_missmatch: no finding has the code "
+        "'type_missmatch' (the codes: docs/inspection.md)"
+    ]
+
+
 def test_check_config_reports_a_missing_default_profile(workdir: Path) -> None:
     write(workdir / "filegate.toml", 'default_profile = "nope"\n')
 

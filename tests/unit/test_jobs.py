@@ -559,3 +559,12 @@ def test_reconcile_sweeps_temp_files_of_uploads_whose_process_died(japi: Api) ->
     assert outcome.endswith("stale_temp=1")
     assert not left.exists()
     writer.abort()  # this process did not die; its writer finds nothing left to remove
+
+
+def test_job_metrics_have_a_bounded_outcome_label(japi: Api) -> None:
+    # "requeued=0 recovered=0" was a label value: a new Prometheus series for every count.
+    assert japi.worker.runner.fire_slot(JobKind.RESCAN, "m1")
+    exposed = japi.client.get("/metrics").text
+    rescans = [line for line in exposed.splitlines() if 'job="rescan"' in line]
+    assert any('outcome="done"' in line for line in rescans), rescans
+    assert not any("=0" in line.split("}")[0] for line in rescans if "outcome=" in line)

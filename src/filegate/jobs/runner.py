@@ -10,6 +10,7 @@ idempotent, so a job cut short and run again ends exactly as one clean run would
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 import traceback
@@ -129,7 +130,7 @@ class JobRunner:
         seconds = time.monotonic() - started
         with self._db.session() as session:
             recorded = Jobs(session).finish(job.id, job.started_at, outcome)
-        metrics.JOB_RUNS.labels(job=job.kind.value, outcome=outcome).inc()
+        metrics.JOB_RUNS.labels(job=job.kind.value, outcome=outcome_label(outcome)).inc()
         metrics.JOB_SECONDS.labels(job=job.kind.value).observe(seconds)
         log.info(
             "job.finished",
@@ -175,3 +176,14 @@ def _context(job: JobRecord) -> dict[str, str]:
     if job.kind in FILE_JOBS:
         context["file_id"] = job.subject
     return context
+
+
+# File jobs end with a word from a fixed set in the code ("clean", "already_promoted", ...);
+# schedules end with counts ("requeued=3 recovered=0"), which as a label would make a new
+# Prometheus series per count.
+_OUTCOME_WORD = re.compile(r"[a-z_]{1,40}")
+
+
+def outcome_label(outcome: str) -> str:
+    """The metric label for a job's outcome: its word, or ``done`` for a summary of counts."""
+    return outcome if _OUTCOME_WORD.fullmatch(outcome) else "done"

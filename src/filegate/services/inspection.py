@@ -46,6 +46,14 @@ from filegate.storage.base import Storage
 
 log = structlog.get_logger(__name__)
 
+# Findings the inspect job adds outside the pipeline (the pipeline's are inspect.FINDING_CODES).
+WORKER_CODES: dict[str, str] = {
+    "stored_object_missing": "The uploaded bytes are no longer in quarantine storage; the file "
+    "is rejected rather than left pending.",
+    "profile_unknown": "The file's profile was removed from the configuration before its "
+    "inspection ran.",
+}
+
 PolicyLookup = Callable[[str], InspectionPolicy]
 RunJob = Callable[[Job], Inspection]
 
