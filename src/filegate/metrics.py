@@ -9,7 +9,11 @@ UPLOADS = Counter(
     "Upload requests by outcome (accepted, or the error code that refused them).",
     ["outcome"],
 )
-UPLOAD_BYTES = Counter("filegate_upload_bytes_total", "Bytes accepted into quarantine.")
+UPLOAD_BYTES = Counter(
+    "filegate_upload_bytes_total",
+    "Bytes accepted into quarantine, by channel (direct, tus, import).",
+    ["channel"],
+)
 INSPECTIONS = Counter("filegate_inspections_total", "Finished inspections by verdict.", ["verdict"])
 REJECTIONS = Counter(
     "filegate_rejection_findings_total", "Findings that rejected a file, by code.", ["code"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from prometheus_client import REGISTRY
 
 from filegate.domain import Scope
 from filegate.services.keys import create_key
@@ -129,3 +130,16 @@ def test_an_admin_sees_evidence_and_rule_for_each_finding(api: Api) -> None:
     assert polyglot["action"] == "reject"
     assert polyglot["rule"].startswith("built-in default: every finding rejects")
     assert 'profiles.default.actions.media_polyglot = "accept"' in polyglot["rule"]
+
+
+def test_uploaded_bytes_are_counted_for_every_channel(api: Api) -> None:
+    # Only direct uploads were counted; tus and import were missing.
+    def counted(channel: str) -> float:
+        return REGISTRY.get_sample_value("filegate_upload_bytes_total", {"channel": channel}) or 0
+
+    data = MEDIA[1].read_bytes()
+    before = {channel: counted(channel) for channel in ("direct", "tus")}
+    direct(api, "song.mp3", data, "media")
+    resumable(api, "song.mp3", data, "media")
+    assert counted("direct") - before["direct"] == len(data)
+    assert counted("tus") - before["tus"] == len(data)

@@ -229,7 +229,9 @@ class Importer:
         record = new_file_record(incoming.id, size, sha256, meta)
         journal = partial(_journal, self.tenant, key, sha256, record.id)
         try:
-            register_upload(self.db, self.storage, self.queue, record, also=journal)
+            register_upload(
+                self.db, self.storage, self.queue, record, also=journal, channel="import"
+            )
         except _AlreadyJournaled:
             return FileResult(key, Outcome.SKIPPED, file_id=self._journaled(key, sha256), size=size)
         return FileResult(key, Outcome.IMPORTED, file_id=record.id, size=size)

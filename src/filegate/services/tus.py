@@ -204,7 +204,7 @@ def _register(
     def mark_complete(session: Session) -> None:
         Uploads(session).set_state(upload.id, UploadState.COMPLETE, length=size)
 
-    register_upload(db, storage, queue, record, also=mark_complete)
+    register_upload(db, storage, queue, record, also=mark_complete, channel="tus")
     log.info("tus.completed", upload_id=upload.id, tenant=upload.tenant, size=size)
     return record
 

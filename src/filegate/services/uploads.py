@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import structlog
 from sqlalchemy.orm import Session
 
+from filegate import metrics
 from filegate.db.engine import Database
 from filegate.db.repository import Files, Jobs
 from filegate.domain import Area, FileRecord, FileState, JobKind, new_id, utcnow
@@ -20,6 +22,9 @@ from filegate.errors import ErrorCode, FilegateError
 from filegate.inspect.names import sanitize_filename
 from filegate.jobs.base import JobQueue
 from filegate.storage.base import Storage
+
+# How the bytes of a file arrived.
+Channel = Literal["direct", "tus", "import"]
 
 log = structlog.get_logger(__name__)
 
@@ -95,10 +100,13 @@ def register_upload(
     queue: JobQueue,
     record: FileRecord,
     also: Callable[[Session], None] | None = None,
+    *,
+    channel: Channel,
 ) -> FileRecord:
     """Record a committed quarantine object and its inspect job; send the job after the commit.
 
-    ``also`` runs in the same transaction (a tus upload marks itself complete there).
+    ``also`` runs in the same transaction (a tus upload marks itself complete there);
+    ``channel`` says how the bytes came, for the metrics.
     """
     try:
         with db.session() as session:
@@ -110,6 +118,7 @@ def register_upload(
         storage.delete(Area.QUARANTINE, record.id)
         raise
     queue.dispatch([job] if job else [])
+    metrics.UPLOAD_BYTES.labels(channel=channel).inc(record.size)
     log.info(
         "upload.received",
         file_id=record.id,

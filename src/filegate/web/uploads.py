@@ -81,7 +81,6 @@ async def upload_file(
         log.info("upload.refused", code=exc.code.value, tenant=principal.tenant)
         raise
     metrics.UPLOADS.labels(outcome="accepted").inc()
-    metrics.UPLOAD_BYTES.inc(record.size)
     body = FileOut.of(record).model_dump(mode="json")
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/files/{record.id}"})
 
@@ -134,7 +133,9 @@ async def _receive(
     sha256 = await _commit(received.incoming)
     record = new_file_record(received.incoming.id, received.incoming.size, sha256, meta)
     return await run_in_threadpool(
-        register_upload, runtime.db, runtime.storage, runtime.queue, record
+        lambda: register_upload(
+            runtime.db, runtime.storage, runtime.queue, record, channel="direct"
+        )
     )
 
 
