@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from filegate.config import Settings, builtin_profiles
 from filegate.domain import Area
-from tests.conftest import Api
+from filegate.inspect.sandbox import Sandbox
+from tests.conftest import Api, running_api
 from tests.support.samples import HTML, TEXT, png
 
 BOUNDARY = "xYzZY"
@@ -239,3 +241,25 @@ def test_bad_content_length(api: Api) -> None:
         **{"Content-Disposition": 'attachment; filename="a.txt"', "Content-Length": "-3"},
     )
     assert response.status_code in (400, 413)
+
+
+def test_the_form_profile_field_sets_the_size_limit(settings: Settings, sandbox: Sandbox) -> None:
+    # With a larger profile named in the form, the early Content-Length check used the default
+    # profile's limit (plus multipart overhead) and answered 413 before reading the field.
+    text = builtin_profiles()["documents"]
+    profiles = {
+        "default": text.model_copy(update={"max_size": 1_000}),
+        "big": text.model_copy(update={"max_size": 200_000}),
+    }
+    data = b"a line of text in a large file\n" * 3_300  # ~100 kB: over default + overhead
+    body = form(field_part("profile", "big"), file_part("big.txt", data))
+    with running_api(settings.model_copy(update={"profiles": profiles}), sandbox) as api:
+        headers = {**api.auth(), "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+        accepted = api.client.post("/v1/files", content=body, headers=headers)
+        assert accepted.status_code == 202, accepted.text
+        assert (accepted.json()["profile"], accepted.json()["size"]) == ("big", len(data))
+        # The chosen profile's own cap still holds, measured on the file, not the form.
+        small = form(field_part("profile", "default"), file_part("big.txt", data))
+        refused = api.client.post("/v1/files", content=small, headers=headers)
+        assert refused.status_code == 413
+        assert refused.json()["max_size"] == 1_000

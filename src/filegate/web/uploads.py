@@ -110,6 +110,18 @@ class _ProfileChooser:
         return IncomingFile(self.runtime.storage, self.policy.max_size)
 
 
+def _early_limit(runtime: Runtime, query_profile: str | None, *, is_form: bool) -> int:
+    """The most a declared Content-Length may say before a byte is read. A form may name its
+    profile in a field that comes later, so without ?profile= it may be as large as the
+    largest profile allows; the chosen profile's own cap is enforced while the file streams."""
+    settings = runtime.settings
+    if not is_form:
+        return settings.profile(query_profile).max_size
+    if query_profile is None:
+        return settings.largest_max_size + MULTIPART_OVERHEAD
+    return settings.profile(query_profile).max_size + MULTIPART_OVERHEAD
+
+
 async def _receive(
     request: Request, runtime: Runtime, tenant: str, profile: str | None
 ) -> FileRecord:
@@ -119,8 +131,7 @@ async def _receive(
         raise FilegateError(
             ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Use multipart/form-data or a raw body."
         )
-    limit = runtime.settings.profile(profile).max_size
-    _check_content_length(request, limit + (MULTIPART_OVERHEAD if is_form else 0))
+    _check_content_length(request, _early_limit(runtime, profile, is_form=is_form))
     chooser = _ProfileChooser(runtime, profile)
     receive = _receive_form if is_form else _receive_raw
     received = await receive(request, chooser)
