@@ -325,6 +325,10 @@ class FilegateServer(BenchServer):
             "FILEGATE_DATA_DIR": str(self.data_dir),
             "FILEGATE_DATABASE_URL": f"sqlite:///{self.data_dir / 'filegate.db'}",
             "FILEGATE_PROFILES": json.dumps(filegate_profiles()),
+            # The peers have no rate limits; a benchmark measures the upload path, not 429s.
+            # (A revision without these settings ignores the variables.)
+            "FILEGATE_QUOTAS__UPLOADS_PER_MINUTE": "0",
+            "FILEGATE_QUOTAS__REQUESTS_PER_SECOND": "0",
         }
 
     def command(self) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +26,13 @@ from filegate.services.keys import create_key
 from filegate.services.runtime import Runtime
 from filegate.web.app import create_app
 from tests.support.clamd import running_clamd
-from tests.support.services import postgres_admin_url, redis_url, require_service
+from tests.support.services import (
+    forget_redis_keys,
+    postgres_admin_url,
+    redis_url,
+    require_service,
+    without_filegate_env,
+)
 
 DB_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -77,13 +82,7 @@ def queue_settings(request: pytest.FixtureRequest, settings: Settings) -> Iterat
     url: str = request.getfixturevalue("redis_server")
     name = f"filegate-test-{uuid.uuid4().hex[:12]}"
     yield settings.model_copy(update={"queue_url": url, "queue_name": name})
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"*{name}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    forget_redis_keys(url, name)
 
 
 @pytest.fixture
@@ -124,10 +123,7 @@ def db(database_url: str) -> Iterator[Database]:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Built-in defaults on a temporary data dir, untouched by the caller's environment."""
-    for name in list(os.environ):
-        if name.startswith("FILEGATE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+    without_filegate_env(monkeypatch, tmp_path)
     settings = load_settings(data_dir=tmp_path / "var", database_url=database_url)
     migrate.upgrade(database_url)
     return settings

@@ -39,9 +39,13 @@ log = structlog.get_logger("filegate.cli")
 
 app = typer.Typer(
     name="filegate",
-    help="A hardened file-upload gateway: quarantine, inspect, promote, serve.",
+    help="A hardened file-upload gateway: quarantine, inspect, promote, serve.\n\n"
+    "Start here: `filegate migrate`, then `filegate serve`, then "
+    "`filegate keys create --tenant demo --scopes upload,read`.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain click help: `PATHS...` and bare flags, not rich panels with `<bool>` metavars.
+    rich_markup_mode=None,
 )
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -55,7 +59,10 @@ app.add_typer(webhooks_app, name="webhooks")
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
-        "--config", "-c", help="Config file (default: $FILEGATE_CONFIG or ./filegate.toml)."
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="Config file (default: $FILEGATE_CONFIG or ./filegate.toml).",
     ),
 ]
 
@@ -172,8 +179,10 @@ def _announce_scanner(runtime: Runtime) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (setting: host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (setting: port).")] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="ADDRESS", help="Bind address (setting: host).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(metavar="PORT", help="Port (setting: port).")] = None,
     embedded_worker: Annotated[
         bool | None,
         typer.Option(
@@ -186,7 +195,7 @@ def serve(
     import uvicorn
 
     from filegate.web.app import create_app
-    from filegate.web.protocol import BoundedHttpToolsProtocol
+    from filegate.web.protocol import bounded_protocol
 
     settings = _settings(check_codes=True)
     _database(settings).dispose()
@@ -198,9 +207,8 @@ def serve(
     application = create_app(runtime, worker if embedded else None)
     typer.echo(
         f"filegate {__version__} on http://{bind_host}:{bind_port} "
-        f"(worker: {'embedded' if embedded else 'separate'}).\n"
-        "Create an API key with:  .venv/bin/filegate keys create --tenant demo "
-        "--scopes upload,read",
+        f"(worker: {'embedded' if embedded else 'separate'}); an API key: "
+        ".venv/bin/filegate keys create --tenant demo --scopes upload,read",
         err=True,
     )
     uvicorn.run(
@@ -208,7 +216,7 @@ def serve(
         host=bind_host,
         port=bind_port,
         loop="uvloop",
-        http=BoundedHttpToolsProtocol,
+        http=bounded_protocol(settings.request_head_timeout),
         log_config=None,
         access_log=False,
         server_header=False,
@@ -268,7 +276,9 @@ def jobs_status(
 
 @jobs_app.command("run")
 def jobs_run(
-    kind: Annotated[str, typer.Argument(help="expire, reconcile, rescan or purge.")],
+    kind: Annotated[
+        str, typer.Argument(metavar="SCHEDULE", help="expire, reconcile, rescan or purge.")
+    ],
 ) -> None:
     """Run a scheduled job now, in this process, and print what it did."""
     settings = _settings()
@@ -288,14 +298,23 @@ def jobs_run(
 
 
 @app.command()
-def migrate() -> None:
-    """Bring the database schema up to date."""
+def migrate(
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only problems (`make run` uses it).")
+    ] = False,
+) -> None:
+    """Bring the database schema up to date.
+
+    Example: filegate migrate   (then: filegate serve)
+    """
     settings = _settings()
-    logging.getLogger("alembic").setLevel(logging.INFO)
+    if not quiet:
+        logging.getLogger("alembic").setLevel(logging.INFO)
     if settings.resolved_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(settings.resolved_database_url)
-    typer.echo("database is up to date", err=True)
+    if not quiet:
+        typer.echo("database is up to date", err=True)
 
 
 @app.command("check-config")
@@ -314,9 +333,13 @@ def check_config() -> None:
 
 @keys_app.command("create")
 def keys_create(
-    tenant: Annotated[str, typer.Option(help="The tenant the key acts for.")],
-    scopes: Annotated[str, typer.Option(help="Comma-separated: upload, read, admin.")],
-    name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
+    tenant: Annotated[str, typer.Option(metavar="TENANT", help="The tenant the key acts for.")],
+    scopes: Annotated[
+        str, typer.Option(metavar="SCOPES", help="Comma-separated: upload, read, admin.")
+    ],
+    name: Annotated[
+        str, typer.Option(metavar="TEXT", help="A label to recognise the key by.")
+    ] = "",
 ) -> None:
     """Create a key. The key is printed once, alone on the last line of standard output."""
     db = _database(_settings())
@@ -333,7 +356,9 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(
-    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(metavar="TENANT", help="Only this tenant's keys.")
+    ] = None,
 ) -> None:
     """List keys (never the secrets) as JSON lines."""
     db = _database(_settings())
@@ -351,7 +376,9 @@ def keys_list(
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(metavar="KEY_ID", help="The key's id.")],
+) -> None:
     """Revoke a key; requests with it fail from now on."""
     db = _database(_settings())
     try:
@@ -364,11 +391,16 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) ->
 
 @webhooks_app.command("add")
 def webhooks_add(
-    tenant: Annotated[str, typer.Option(help="The tenant whose events are sent.")],
-    url: Annotated[str, typer.Option(help="The receiver's http(s) URL.")],
+    tenant: Annotated[
+        str, typer.Option(metavar="TENANT", help="The tenant whose events are sent.")
+    ],
+    url: Annotated[str, typer.Option(metavar="URL", help="The receiver's http(s) URL.")],
     events: Annotated[
         str | None,
-        typer.Option(help="Comma-separated: file.clean, file.rejected, upload.expired (all)."),
+        typer.Option(
+            metavar="EVENTS",
+            help="Comma-separated: file.clean, file.rejected, upload.expired (all).",
+        ),
     ] = None,
 ) -> None:
     """Add an endpoint. Its signing secret is printed once, alone on the last line of stdout."""
@@ -395,7 +427,9 @@ def webhooks_add(
 
 @webhooks_app.command("list")
 def webhooks_list(
-    tenant: Annotated[str | None, typer.Option(help="Only this tenant's endpoints.")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(metavar="TENANT", help="Only this tenant's endpoints.")
+    ] = None,
 ) -> None:
     """List endpoints (never their secrets) as JSON lines."""
     from filegate.services import webhooks as webhook_service
@@ -414,7 +448,7 @@ def webhooks_list(
 
 @webhooks_app.command("remove")
 def webhooks_remove(
-    endpoint_id: Annotated[str, typer.Argument(help="The endpoint's id.")],
+    endpoint_id: Annotated[str, typer.Argument(metavar="ENDPOINT_ID", help="The endpoint's id.")],
 ) -> None:
     """Remove an endpoint; its undelivered events are given up."""
     from filegate.services import webhooks as webhook_service
@@ -428,8 +462,10 @@ def webhooks_remove(
 
 @app.command("inspect")
 def inspect_paths(
-    paths: Annotated[list[Path], typer.Argument(help="Files to inspect.")],
-    profile: Annotated[str | None, typer.Option(help="Profile to judge by.")] = None,
+    paths: Annotated[list[Path], typer.Argument(metavar="FILE", help="Files to inspect.")],
+    profile: Annotated[
+        str | None, typer.Option(metavar="PROFILE", help="Profile to judge by.")
+    ] = None,
     explain: Annotated[
         bool,
         typer.Option(
@@ -504,17 +540,26 @@ def _inspect_one(path: Path, policy: InspectionPolicy) -> dict[str, Any]:
 @app.command("import")
 def import_files(
     source: Annotated[
-        Path, typer.Argument(help="A directory (imported recursively) or a CSV manifest.")
+        Path,
+        typer.Argument(
+            metavar="SOURCE", help="A directory (imported recursively) or a CSV manifest."
+        ),
     ],
-    tenant: Annotated[str, typer.Option(help="The tenant the files are imported for.")],
+    tenant: Annotated[
+        str, typer.Option(metavar="TENANT", help="The tenant the files are imported for.")
+    ],
     profile: Annotated[
-        str | None, typer.Option(help="Profile to judge by (setting: default_profile).")
+        str | None,
+        typer.Option(metavar="PROFILE", help="Profile to judge by (setting: default_profile)."),
     ] = None,
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait for the new files' verdicts.")
     ] = True,
     wait_seconds: Annotated[
-        float, typer.Option(min=0, help="The longest to wait for verdicts after the last copy.")
+        float,
+        typer.Option(
+            min=0, metavar="SECONDS", help="The longest to wait for verdicts after the last copy."
+        ),
     ] = 600.0,
 ) -> None:
     """Import a directory or a CSV manifest as uploads; print a summary, then its counts as JSON.
@@ -534,6 +579,8 @@ def import_files(
         raise typer.Exit(2) from None
     _database(settings).dispose()
     runtime, job_worker = build_runtime(settings)
+    # Webhooks of imported files are sent by the server's workers, with the server's settings.
+    job_worker.queue.hold(frozenset({JobKind.DELIVER}))
     importer = import_service.Importer(runtime.db, runtime.storage, runtime.queue, tenant, policy)
     # Without a wait nothing needs inspecting here: the queued jobs go to the next worker.
     embedded = import_run.OnDemandWorker(
@@ -545,6 +592,7 @@ def import_files(
         summary = import_run.import_all(importer, sources, embedded, wait_seconds if wait else 0.0)
     finally:
         embedded.stop()
+        job_worker.queue.release_held()
         runtime.db.dispose()
     for line in summary.lines():
         typer.echo(line)

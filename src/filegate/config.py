@@ -264,6 +264,29 @@ class Schedules(BaseModel):
         return value.strip()
 
 
+class Quotas(BaseModel):
+    """What one tenant may hold and send, and how fast one key may call. 0 means no limit.
+
+    Stored bytes and files are off by default: how much a tenant may keep is the operator's
+    call. The rest are on, at numbers no honest client reaches, so a leaked key or a runaway
+    script cannot fill the disk with declared uploads or take every request slot.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Bytes and files a tenant keeps (quarantined, clean and rejected files alike).
+    stored_bytes: ByteSize = ByteSize(0)
+    stored_files: int = Field(default=0, ge=0)
+    # Resumable uploads under way: their declared lengths (a deferred length counts as the
+    # profile's max_size), and how many. 3,000 uploads declaring 293 GiB were once accepted
+    # in 22 s; these stop that long before the disk fills.
+    in_flight_bytes: ByteSize = ByteSize(50 * 1024**3)
+    in_flight_uploads: int = Field(default=1000, ge=0)
+    # New uploads (direct or tus) per tenant per minute, and requests per key per second.
+    uploads_per_minute: int = Field(default=600, ge=0)
+    requests_per_second: int = Field(default=100, ge=0)
+
+
 class _FileAndEnv(BaseSettings):
     """Sources in precedence order: init arguments, FILEGATE_* variables, the TOML file."""
 
@@ -300,7 +323,8 @@ class Settings(_FileAndEnv):
     port: int = Field(default=8000, ge=1, le=65535)
     public_url: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["json", "console"] = "json"
+    # auto: readable lines on a terminal, JSON lines otherwise.
+    log_format: Literal["auto", "json", "console"] = "auto"
     embedded_worker: bool = True
     # The job queue: empty = a SQLite file in data_dir (queue.db); or redis://host:port/db.
     queue_url: str = ""
@@ -328,6 +352,16 @@ class Settings(_FileAndEnv):
     webhook_allow_internal: bool = False
     # A client that sends nothing for this long is cut off, so slow-loris uploads free their slot.
     upload_read_timeout: float = Field(default=60.0, gt=0)
+    # A body that averages less than this over upload_read_timeout is cut off too: a client
+    # trickling a byte a minute would otherwise hold its slot forever.
+    upload_min_bytes_per_second: int = Field(default=1024, ge=0)
+    # Seconds a client has to send the request line and headers once it connects or starts
+    # a request; real clients need milliseconds.
+    request_head_timeout: float = Field(default=10.0, gt=0)
+    # Uploads one API process receives at once (direct uploads and tus PATCHes); past it a
+    # new one gets 503 with Retry-After, so memory and threads stay bounded under a flood.
+    max_concurrent_uploads: int = Field(default=64, ge=1)
+    quotas: Quotas = Field(default_factory=Quotas)
     # Multipart part headers are tiny in real life; a cap stops header-flood memory growth.
     max_multipart_header_bytes: int = Field(default=16 * 1024, ge=1024)
     # ClamAV: unix:///path/clamd.sock or tcp://host:port; empty turns scanning off (said loudly).
@@ -407,6 +441,18 @@ class ConfigProblem:
         return f"{self.location}: {self.message}"
 
 
+def _location(source: Path | None, *parts: object) -> str:
+    """Where a setting came from: the ``FILEGATE_*`` variable that set it (or a parent of it),
+    since the environment wins over the file, else the config file, then the setting's path."""
+    dotted = ".".join(str(part) for part in parts)
+    names = {name.upper() for name in os.environ}
+    for depth in range(len(parts), 0, -1):
+        variable = "FILEGATE_" + "__".join(str(part) for part in parts[:depth]).upper()
+        if variable in names:
+            return f"${variable}" if depth == len(parts) else f"${variable}: {dotted}"
+    return f"{source}: {dotted}" if source else dotted
+
+
 def config_path(explicit: Path | None = None) -> Path | None:
     """The config file to read: the explicit one, ``$FILEGATE_CONFIG``, or ``./filegate.toml``."""
     if explicit is not None:
@@ -442,10 +488,9 @@ def action_code_problems(
 ) -> list[ConfigProblem]:
     """Profile actions that name no finding code: a misspelt code would silently do nothing,
     and the finding it meant would keep its default action."""
-    where = f"{source}: " if source else ""
     return [
         ConfigProblem(
-            f"{where}profiles.{name}.actions.{code}",
+            _location(source, "profiles", name, "actions", code),
             f"no finding has the code {code!r} (the codes: docs/inspection.md)",
         )
         for name, profile in settings.profiles.items()
@@ -456,41 +501,49 @@ def action_code_problems(
 
 def semantic_problems(outline: _Outline, source: Path | None) -> list[ConfigProblem]:
     """Problems that no single field can see, found on the loosely read values."""
-    where = f"{source}: " if source else ""
     problems = []
     names = list(outline.profiles) if isinstance(outline.profiles, dict) else []
     if isinstance(outline.profiles, dict) and outline.default_profile not in names:
         problems.append(
             ConfigProblem(
-                f"{where}default_profile",
+                _location(source, "default_profile"),
                 f"names profile {outline.default_profile!r}, which is not defined",
             )
         )
     problems.extend(
-        ConfigProblem(f"{where}profiles.{name}", "profile names are lowercase a-z, 0-9, - and _")
+        ConfigProblem(
+            _location(source, "profiles", name), "profile names are lowercase a-z, 0-9, - and _"
+        )
         for name in names
         if not _PROFILE_RE.fullmatch(str(name))
     )
     clamd = outline.clamd_url
     if clamd and not str(clamd).startswith(("unix:///", "tcp://")):
         problems.append(
-            ConfigProblem(f"{where}clamd_url", "use unix:///path/to/clamd.sock or tcp://host:port")
+            ConfigProblem(
+                _location(source, "clamd_url"), "use unix:///path/to/clamd.sock or tcp://host:port"
+            )
         )
     required = str(outline.scanner_required).strip().lower() in ("1", "true", "yes", "on")
     if required and not clamd:
         problems.append(
-            ConfigProblem(f"{where}scanner_required", "a required scanner needs clamd_url")
+            ConfigProblem(
+                _location(source, "scanner_required"), "a required scanner needs clamd_url"
+            )
         )
     url = outline.database_url
     if url and not str(url).startswith(("sqlite", "postgresql")):
         problems.append(
-            ConfigProblem(f"{where}database_url", "only sqlite:// and postgresql:// are supported")
+            ConfigProblem(
+                _location(source, "database_url"), "only sqlite:// and postgresql:// are supported"
+            )
         )
     queue = outline.queue_url
     if queue and not str(queue).startswith(("sqlite:///", "redis://", "rediss://")):
         problems.append(
             ConfigProblem(
-                f"{where}queue_url", "use sqlite:///path/to/queue.db or redis://host:port/db"
+                _location(source, "queue_url"),
+                "use sqlite:///path/to/queue.db or redis://host:port/db",
             )
         )
     return problems
@@ -512,11 +565,7 @@ def _file_problems(path: Path | None) -> list[ConfigProblem]:
 
 
 def _validation_problems(exc: ValidationError, source: Path | None) -> list[ConfigProblem]:
-    where = f"{source}: " if source else ""
-    return [
-        ConfigProblem(where + ".".join(str(part) for part in error["loc"]), error["msg"])
-        for error in exc.errors()
-    ]
+    return [ConfigProblem(_location(source, *error["loc"]), error["msg"]) for error in exc.errors()]
 
 
 def _invalid(problems: list[ConfigProblem]) -> FilegateError:

@@ -56,8 +56,13 @@ class ErrorCode(enum.StrEnum):
     FILE_REJECTED = "file_rejected"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    # quotas and rate limits
+    QUOTA_EXCEEDED = "quota_exceeded"
+    RATE_LIMITED = "rate_limited"
     # server side
     NOT_READY = "not_ready"
+    SERVER_BUSY = "server_busy"
+    SERVER_STOPPING = "server_stopping"
     STORAGE_ERROR = "storage_error"
     DATABASE_UNAVAILABLE = "database_unavailable"
     INTERNAL_ERROR = "internal_error"

@@ -11,24 +11,30 @@ import sys
 
 import structlog
 
-_SHARED: list[structlog.types.Processor] = [
-    structlog.contextvars.merge_contextvars,
-    structlog.stdlib.add_log_level,
-    structlog.stdlib.add_logger_name,
-    structlog.processors.TimeStamper(fmt="iso", utc=True),
-]
+
+def _shared(console: bool) -> list[structlog.types.Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        # A person reads the time of day; machines get the full UTC instant.
+        structlog.processors.TimeStamper(fmt="%H:%M:%S" if console else "iso", utc=not console),
+    ]
 
 
-def configure_logging(level: str = "info", fmt: str = "json") -> None:
+def configure_logging(level: str = "info", fmt: str = "auto") -> None:
+    """``fmt``: ``json`` (one object per line), ``console`` (for people), or ``auto``:
+    console when stderr is a terminal, JSON otherwise (a service manager, a file, a pipe)."""
+    console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        if console
+        else structlog.processors.JSONRenderer()
     )
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
-            *_SHARED,
+            *_shared(console),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -43,7 +49,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
                 structlog.processors.format_exc_info,
                 renderer,
             ],
-            foreign_pre_chain=_SHARED,
+            foreign_pre_chain=_shared(console),
         )
     )
     root = logging.getLogger()
@@ -54,5 +60,10 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         logging.getLogger(name).propagate = True
     # Alembic narrates every connection; only `filegate migrate` wants to hear it.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # pikepdf announces its logger bridge at INFO the first time a PDF is opened.
+    logging.getLogger("pikepdf").setLevel(logging.WARNING)
+    if console:
+        # A person at a terminal has the start-up banner; uvicorn's four lines repeat it.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     # One access line per request comes from our middleware; uvicorn's would duplicate it.
     logging.getLogger("uvicorn.access").disabled = True

@@ -43,3 +43,16 @@ REQUEST_SECONDS = Histogram(
     "HTTP request duration by route template, method and status.",
     ["route", "method", "status"],
 )
+RATE_LIMITED = Counter(
+    "filegate_rate_limited_total",
+    "Requests refused with 429, by limit (key: requests per second, uploads: per minute).",
+    ["limit"],
+)
+RATE_LIMIT_ERRORS = Counter(
+    "filegate_rate_limit_errors_total",
+    "Times the rate limiter could not reach its store and let requests through unchecked.",
+)
+UPLOADS_BUSY = Counter(
+    "filegate_uploads_busy_total",
+    "Uploads refused with 503 because this process already receives max_concurrent_uploads.",
+)

@@ -140,6 +140,19 @@ class LiveServer:
             self._process.wait(STOP_TIMEOUT)
         self.stop()
 
+    def signal_group(self, signum: signal.Signals) -> None:
+        """Signal the server's whole process group, as a terminal's Ctrl-C does."""
+        os.killpg(os.getpgid(self.pid), signum)
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """The exit code once the process ends by itself, or None if it is still running."""
+        if self._process is None:
+            raise RuntimeError("the server is not running")
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def restart(self) -> LiveServer:
         """Stop (if still running) and start again: same data dir, database and, if free, port."""
         self.stop()
@@ -247,6 +260,7 @@ class LiveServer:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as under a terminal
         )
 
     def _wait_healthy(self) -> bool:

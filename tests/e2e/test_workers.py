@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from PIL import Image
 from sqlalchemy import func, select, update
 
@@ -29,6 +28,7 @@ from filegate.db.repository import Files, Jobs
 from filegate.domain import FileState, JobKind, JobState, utcnow
 from tests.e2e.live import LiveServer, WorkerProcess, inspected, wait_for
 from tests.support.receiver import Receiver, webhook_receiver
+from tests.support.services import forget_redis_keys
 
 LEASE_SECONDS = 3.0
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -55,13 +55,7 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[
         "FILEGATE_QUEUE_URL": redis_url,
         "FILEGATE_QUEUE_NAME": name,
     }
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"*{name}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    forget_redis_keys(redis_url, name)
 
 
 @pytest.fixture
@@ -226,6 +220,7 @@ def test_a_schedule_firing_on_two_workers_does_the_work_once(
             .values(expires_at=utcnow() - timedelta(minutes=5))
         )
     every_minute = {
+        "FILEGATE_LOG_LEVEL": "debug",  # job.started is a debug line
         "FILEGATE_SCHEDULES__EXPIRE": "* * * * *",
         "FILEGATE_SCHEDULES__RECONCILE": "",
         "FILEGATE_SCHEDULES__RESCAN": "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +42,25 @@ def _redact(url: str) -> str:
         return url
     scheme, rest = url.split("://", 1)
     return f"{scheme}://…@{rest.split('@', 1)[1]}"
+
+
+def forget_redis_keys(url: str, name: str) -> None:
+    """Delete every key of the queue (and rate limits) named ``name`` from the Redis at ``url``."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"*{name}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def without_filegate_env(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> Path:
+    """No FILEGATE_* variables and ``workdir`` as the working directory: nothing leaks in."""
+    for name in list(os.environ):
+        if name.startswith("FILEGATE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(workdir)
+    return workdir

@@ -197,3 +197,39 @@ def test_commands_refuse_an_unmigrated_database(runner: CliRunner, command: list
     assert result.exit_code == 1
     assert "run `filegate migrate`" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_logs_are_json_lines_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEGATE_")}
+    env["FILEGATE_DATA_DIR"] = str(tmp_path / "var")
+    result = subprocess.run(
+        [sys.executable, "-m", "filegate", "migrate"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    logged = [line for line in result.stderr.splitlines() if line != "database is up to date"]
+    assert logged, result.stderr
+    for line in logged:
+        assert json.loads(line)["level"] == "info"
+
+
+def test_make_run_installs_no_development_tools() -> None:
+    root = Path(__file__).parents[2]
+    recipe = (root / "Makefile").read_text().split("$(VENV)/.synced-run:", 1)[1].split("\n\n")[0]
+    assert "--no-dev" in recipe
+    exported = subprocess.run(
+        [str(root / ".venv" / "bin" / "uv"), "export", "--frozen", "--no-dev", "--all-extras"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    installed = {line.split("==")[0].strip() for line in exported.splitlines() if "==" in line}
+    assert "fastapi" in installed
+    for tool in ("pytest", "mypy", "ruff", "matplotlib", "hypothesis", "schemathesis", "py-spy"):
+        assert tool not in installed, tool

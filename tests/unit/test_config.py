@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from filegate.cli import app
-from filegate.config import load_settings
+from filegate.config import builtin_profiles, load_settings
 from filegate.errors import ErrorCode, FilegateError
+from tests.support.services import without_filegate_env
 
 # A profile with every required field, to build files from.
 PNG_PROFILE = 'extensions = ["png"]\ntypes = ["image/png"]\n'
@@ -19,11 +19,7 @@ PNG_PROFILE = 'extensions = ["png"]\ntypes = ["image/png"]\n'
 @pytest.fixture(autouse=True)
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty working directory and no FILEGATE_* variables: nothing leaks in from outside."""
-    for name in list(os.environ):
-        if name.startswith("FILEGATE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return without_filegate_env(monkeypatch, tmp_path)
 
 
 def write(path: Path, text: str) -> Path:
@@ -219,3 +215,36 @@ def test_a_missing_file_named_by_filegate_config_is_reported(
 
     assert caught.value.code is ErrorCode.CONFIG_INVALID
     assert [str(p) for p in caught.value.extra["problems"]] == ["gone.toml: config file not found"]  # type: ignore[attr-defined]
+
+
+def test_a_bad_variable_is_reported_against_the_environment_not_the_file(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(
+        workdir / "filegate.toml", 'port = 9000\nclamd_url = "nope"\n[quotas]\nstored_files = -1\n'
+    )
+    monkeypatch.setenv("FILEGATE_PORT", "abc")
+    monkeypatch.setenv("FILEGATE_QUOTAS__UPLOADS_PER_MINUTE", "-2")
+
+    with pytest.raises(FilegateError) as caught:
+        load_settings()
+
+    where = sorted(str(p).split(": ")[0] for p in caught.value.extra["problems"])  # type: ignore[attr-defined]
+    assert where == [
+        "$FILEGATE_PORT",
+        "$FILEGATE_QUOTAS__UPLOADS_PER_MINUTE",
+        "filegate.toml",
+        "filegate.toml",
+    ]
+
+
+def test_the_example_file_is_valid_and_a_superset_of_the_built_in_profiles(
+    workdir: Path,
+) -> None:
+    example = Path(__file__).parents[2] / "filegate.example.toml"
+
+    settings = load_settings(example)
+
+    for name, profile in builtin_profiles().items():
+        assert settings.profiles[name] == profile, name
+    assert set(settings.profiles) > set(builtin_profiles())

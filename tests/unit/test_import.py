@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from filegate.cli import app
 from filegate.db import migrate
+from filegate.db.engine import Database
 from filegate.db.models import FileRow, ImportRow, JobRow
 from filegate.db.repository import Files, Jobs
 from filegate.domain import Area, InspectionPolicy
@@ -23,6 +24,7 @@ from filegate.errors import FilegateError
 from filegate.services import imports
 from filegate.services.imports import Failure, Importer, Summary, Tally
 from filegate.services.maintenance import reconcile
+from filegate.services.webhooks import create_endpoint
 from tests.conftest import Api
 from tests.support.samples import TEXT, png
 
@@ -478,3 +480,32 @@ def test_a_failed_file_exits_1_with_the_counts_as_json(cli: CliRunner, inbox: Pa
     lines = result.stdout.splitlines()
     assert lines[0] == "imported 0 new files (0 already imported)"
     assert json.loads(lines[-1])["failed_reasons"] == {"not_regular_file": 1}
+
+
+def test_the_import_leaves_webhooks_to_the_servers_workers(
+    cli: CliRunner, inbox: Path, tmp_path: Path
+) -> None:
+    # The server allows an internal receiver; the CLI's environment does not say so. The
+    # import used to deliver with its own settings: refused, logged with a traceback, retried.
+    url = f"sqlite:///{tmp_path / 'var' / 'filegate.db'}"
+    database = Database(url)
+    try:
+        create_endpoint(
+            database, tenant="t1", url="http://127.0.0.1:9/hook", events=None, allow_internal=True
+        )
+    finally:
+        database.dispose()
+    write(inbox / "a.txt")
+
+    result = cli.invoke(app, ["import", str(inbox), "--tenant", "t1", "--wait-seconds", "60"])
+
+    assert result.exit_code == 0, result.output
+    assert "target_refused" not in result.output
+    assert "job.failed" not in result.output
+    database = Database(url)
+    try:
+        with database.session() as session:
+            delivers = session.scalars(select(JobRow).where(JobRow.kind == "deliver")).all()
+            assert [(job.state, job.attempts) for job in delivers] == [("queued", 0)]
+    finally:
+        database.dispose()

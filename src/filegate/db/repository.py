@@ -106,6 +106,14 @@ class Files:
         query = query.order_by(FileRow.id.desc()).limit(limit)
         return [_file_record(row) for row in self.session.scalars(query)]
 
+    def stored(self, tenant: str) -> tuple[int, int]:
+        """How many files the tenant keeps, and their bytes."""
+        query = select(func.count(), func.coalesce(func.sum(FileRow.size), 0)).where(
+            FileRow.tenant == tenant
+        )
+        files, size = self.session.execute(query).one()
+        return int(files), int(size)
+
     def delete(self, file_id: str, tenant: str) -> bool:
         result = self.session.execute(
             delete(FileRow).where(FileRow.id == file_id, FileRow.tenant == tenant)
@@ -339,6 +347,31 @@ class Uploads:
             query = query.where(UploadRow.tenant == tenant)
         row = self.session.scalars(query).one_or_none()
         return _upload_record(row) if row else None
+
+    def in_flight(self, tenant: str, now: datetime) -> list[tuple[str, int, int, int]]:
+        """Per profile: (profile, uploads, declared bytes, uploads with a deferred length) of
+        the tenant's uploads that hold or await bytes: those still receiving, and complete
+        partial uploads a final may still join. A final is left out: its bytes are its parts'."""
+        receiving = (UploadRow.state == UploadState.RECEIVING.value) & (
+            UploadRow.concat.is_(None) | (UploadRow.concat != "final")
+        )
+        waiting_part = (
+            (UploadRow.state == UploadState.COMPLETE.value)
+            & (UploadRow.concat == "partial")
+            & (UploadRow.expires_at > now)
+        )
+        query = (
+            select(
+                UploadRow.profile,
+                func.count(),
+                func.coalesce(func.sum(UploadRow.length), 0),
+                func.count() - func.count(UploadRow.length),
+            )
+            .where(UploadRow.tenant == tenant, receiving | waiting_part)
+            .group_by(UploadRow.profile)
+        )
+        rows = self.session.execute(query).all()
+        return [(p, int(c), int(n or 0), int(d)) for p, c, n, d in rows]
 
     def many(self, ids: Sequence[str], tenant: str) -> dict[str, UploadRecord]:
         query = select(UploadRow).where(UploadRow.id.in_(list(ids)), UploadRow.tenant == tenant)

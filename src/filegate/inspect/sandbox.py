@@ -14,6 +14,7 @@ import contextlib
 import importlib
 import multiprocessing
 import resource
+import signal
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -49,6 +50,9 @@ def _failed(code: str, message: str) -> Inspection:
 
 def _child(connection: Connection, memory_bytes: int, cpu_seconds: int, runner: str) -> None:
     """The child's loop: one job in, one result out, until the parent closes the pipe."""
+    # Ctrl-C signals the whole process group; the parent decides when this child ends (it
+    # closes the pipe), so the child neither dies mid-job nor prints a KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     module_name, _, function = runner.partition(":")
     run_job = getattr(importlib.import_module(module_name), function)

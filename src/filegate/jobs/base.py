@@ -20,6 +20,11 @@ class JobQueue(Protocol):
         """Raise when the broker cannot be reached (readiness)."""
 
 
+class ExpectedJobFailure(Exception):
+    """A job that failed for a reason outside this code (a webhook target that refuses or is
+    refused): retried as usual, logged as a warning without a traceback."""
+
+
 class Background(Protocol):
     """Something that runs beside the API (the embedded worker)."""
 

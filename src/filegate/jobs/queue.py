@@ -9,12 +9,14 @@ lost or delivered twice: ``JobRunner.run`` claims the ledger row with a guarded 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import redis
 import structlog
 from huey import Huey, RedisHuey, SqliteHuey, crontab, signals
 from huey.consumer import Consumer
@@ -30,12 +32,31 @@ Runner = Callable[[JobKind, str], None]
 Firer = Callable[[JobKind], None]
 
 
+# A Redis that accepts but never answers must not hold an upload's request (a job is sent
+# after its commit) for ever: the send fails, is logged, and the rescan sends it again. The
+# read timeout stays above huey's 1 s blocking pop, which would otherwise time out itself.
+REDIS_CONNECT_SECONDS = 2.0
+REDIS_READ_SECONDS = 5.0
+
+
+# Triggers kept in memory while the broker is away; past this the lease recovery takes over.
+MAX_UNSENT = 10_000
+# A held kind's trigger that reaches this process anyway goes back to the queue this much later.
+HAND_BACK_SECONDS = 5.0
+# After a failed send, triggers are only kept for this long instead of each waiting on a
+# broker that does not answer; a readiness check that reaches the broker ends it early.
+RETRY_BROKEN_SECONDS = 5.0
+
+
 def make_huey(settings: Settings) -> Huey:
     url = settings.resolved_queue_url
     # huey logs every task at INFO; the runner logs each job once, with its ids and outcome.
     logging.getLogger("huey").setLevel(logging.WARNING)
     if url.startswith(("redis://", "rediss://")):
-        return RedisHuey(settings.queue_name, results=False, url=url, utc=True)
+        pool = redis.ConnectionPool.from_url(
+            url, socket_connect_timeout=REDIS_CONNECT_SECONDS, socket_timeout=REDIS_READ_SECONDS
+        )
+        return RedisHuey(settings.queue_name, results=False, connection_pool=pool, utc=True)
     path = Path(url.removeprefix("sqlite:///"))
     path.parent.mkdir(parents=True, exist_ok=True)
     # No fsync: the ledger (synchronous=FULL) is the durable record; a lost trigger is re-sent.
@@ -58,18 +79,74 @@ class HueyQueue:
         self._runner: Runner | None = None
         self._task = huey.task(name=RUN_TASK)(self._run)
         self._consumer: Consumer | None = None
+        self._unsent: dict[str, JobRecord] = {}
+        self._broken_until = 0.0
+        self._held_kinds: frozenset[JobKind] = frozenset()
+        self._held: list[JobRecord] = []
+        self._unsent_lock = threading.Lock()
 
     def dispatch(self, jobs: Iterable[JobRecord]) -> None:
-        for job in jobs:
+        """Send triggers; one the broker refuses is kept here and sent again with the next
+        dispatch or readiness check that reaches it. (The ledger still says queued, so jobs
+        beyond ``MAX_UNSENT``, or of a process that died, are re-sent after their lease.)"""
+        pending = [*self._take_unsent(), *self._hold(jobs)]
+        if time.monotonic() < self._broken_until:  # don't make every upload wait on it
+            for job in pending:
+                self._keep_unsent(job)
+            return
+        for index, job in enumerate(pending):
             try:
                 self._send(job)
-            except Exception:
-                # The ledger still says queued; the rescan sweep sends it again.
-                log.exception("job.dispatch_failed", job=job.kind.value, job_id=job.id)
+            except Exception as exc:
+                self._broken_until = time.monotonic() + RETRY_BROKEN_SECONDS
+                for unsent in pending[index:]:
+                    self._keep_unsent(unsent)
+                log.warning(
+                    "job.dispatch_failed",
+                    job=job.kind.value,
+                    job_id=job.id,
+                    error=type(exc).__name__,
+                    unsent=len(self._unsent),
+                )
+                return
 
     def check(self) -> None:
         """One round trip to the broker: Redis's LLEN, or a read of the SQLite queue file."""
         self.huey.storage.queue_size()
+        self._broken_until = 0.0
+        if self._unsent:
+            self.dispatch([])
+
+    def hold(self, kinds: frozenset[JobKind]) -> None:
+        """Neither send nor run jobs of ``kinds`` in this process until ``release_held``.
+
+        `filegate import` holds webhook deliveries: they belong to the server's workers, which
+        send them with the server's settings (allowed targets, timeouts), not the CLI's.
+        """
+        self._held_kinds = kinds
+
+    def release_held(self) -> None:
+        """Send the held triggers, for whichever worker takes them next."""
+        held, self._held, self._held_kinds = self._held, [], frozenset()
+        self.dispatch(held)
+
+    def _hold(self, jobs: Iterable[JobRecord]) -> list[JobRecord]:
+        if not self._held_kinds:
+            return list(jobs)
+        send: list[JobRecord] = []
+        for job in jobs:
+            (self._held if job.kind in self._held_kinds else send).append(job)
+        return send
+
+    def _take_unsent(self) -> list[JobRecord]:
+        with self._unsent_lock:
+            unsent, self._unsent = list(self._unsent.values()), {}
+        return unsent
+
+    def _keep_unsent(self, job: JobRecord) -> None:
+        with self._unsent_lock:
+            if len(self._unsent) < MAX_UNSENT:
+                self._unsent[job.id] = job
 
     def _send(self, job: JobRecord) -> None:
         args = (job.kind.value, job.subject)
@@ -107,6 +184,10 @@ class HueyQueue:
     def _run(self, kind: str, subject: str) -> None:
         if self._runner is None:
             raise RuntimeError("this process has no job runner (HueyQueue.bind was not called)")
+        if JobKind(kind) in self._held_kinds:
+            # Another process's job (a delivery queued by the server): hand it back for later.
+            self._task.schedule((kind, subject), delay=HAND_BACK_SECONDS)
+            return
         self._runner(JobKind(kind), subject)
 
     def consumer(self, *, quiet: bool) -> Consumer:

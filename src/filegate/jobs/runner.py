@@ -23,8 +23,8 @@ import structlog
 from filegate import metrics
 from filegate.db.engine import Database
 from filegate.db.repository import Jobs
-from filegate.domain import JobKind, JobRecord, utcnow
-from filegate.jobs.base import JobQueue
+from filegate.domain import SCHEDULED_JOBS, JobKind, JobRecord, utcnow
+from filegate.jobs.base import ExpectedJobFailure, JobQueue
 
 log = structlog.get_logger(__name__)
 
@@ -119,7 +119,7 @@ class JobRunner:
 
     def _execute(self, job: JobRecord) -> None:
         context = _context(job)
-        log.info("job.started", attempt=job.attempts, worker=self.worker_id, **context)
+        log.debug("job.started", attempt=job.attempts, worker=self.worker_id, **context)
         started = time.monotonic()
         handler = self._handlers.run[job.kind]
         try:
@@ -132,7 +132,9 @@ class JobRunner:
             recorded = Jobs(session).finish(job.id, job.started_at, outcome)
         metrics.JOB_RUNS.labels(job=job.kind.value, outcome=outcome_label(outcome)).inc()
         metrics.JOB_SECONDS.labels(job=job.kind.value).observe(seconds)
-        log.info(
+        # The jobs' own events (inspection.decided, file.promoted, webhook.delivery) say what
+        # happened; this line is for debugging, or a schedule that found something to do.
+        (log.info if _did_something(job.kind, outcome) else log.debug)(
             "job.finished",
             outcome=outcome,
             duration_ms=round(seconds * 1000, 1),
@@ -153,13 +155,14 @@ class JobRunner:
             again_job = Jobs(session).get(job.kind, job.subject) if recorded and again else None
         metrics.JOB_FAILURES.labels(job=job.kind.value).inc()
         metrics.JOB_SECONDS.labels(job=job.kind.value).observe(seconds)
-        log.error(
+        expected = isinstance(exc, ExpectedJobFailure)  # the target's fault: no traceback
+        (log.warning if expected else log.error)(
             "job.failed",
             attempt=job.attempts,
             error=error,
             retry_at=retry_at.isoformat() if retry_at else None,
             duration_ms=round(seconds * 1000, 1),
-            traceback="".join(traceback.format_exception(exc)[-3:]),
+            **({} if expected else {"traceback": "".join(traceback.format_exception(exc)[-3:])}),
             **context,
         )
         if again_job is not None:
@@ -169,6 +172,13 @@ class JobRunner:
             if give_up is not None:
                 give_up(job.subject)
             log.error("job.gave_up", attempts=job.attempts, **context)
+
+
+def _did_something(kind: JobKind, outcome: str) -> bool:
+    """A schedule whose summary counts anything (``requeued=3 recovered=0``)."""
+    return kind in SCHEDULED_JOBS and any(
+        count not in ("", "0") for _, _, count in (part.partition("=") for part in outcome.split())
+    )
 
 
 def _context(job: JobRecord) -> dict[str, str]:

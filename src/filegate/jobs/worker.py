@@ -43,7 +43,7 @@ class Worker:
         """
         threading.Thread(target=self._prepare, name="filegate-warm-up", daemon=True).start()
         self.queue.start()
-        log.info("worker.started", mode="embedded", worker=self.runner.worker_id)
+        log.debug("worker.started", mode="embedded", worker=self.runner.worker_id)
 
     def stop(self) -> None:
         self.queue.stop()
@@ -67,6 +67,7 @@ class Worker:
             log.exception("worker.recover_failed")  # the rescan schedule tries again
         if self.warm_up is not None:
             self.warm_up()
+            log.debug("worker.inspector_ready", worker=self.runner.worker_id)
 
 
 def build_worker(

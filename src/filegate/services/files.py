@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import structlog
+from sqlalchemy.exc import OperationalError
 
 from filegate.config import Settings
 from filegate.db.engine import Database
@@ -25,7 +26,7 @@ def get_file(db: Database, principal: Principal, file_id: str) -> FileRecord:
     with db.session() as session:
         record = Files(session).get(file_id, tenant=principal.tenant)
     if record is None:
-        raise FilegateError(ErrorCode.FILE_NOT_FOUND, "No such file.")
+        raise _no_such_file()
     return record
 
 
@@ -82,14 +83,47 @@ def read_content(storage: Storage, record: FileRecord, start: int, end: int) -> 
 
 
 def delete_file(db: Database, storage: Storage, principal: Principal, file_id: str) -> None:
-    """Delete the row first: once it is gone nothing serves the bytes, whatever storage does."""
+    """Delete the row first: once it is gone nothing serves the bytes, whatever storage does.
+
+    On a full disk the database cannot write even a delete (SQLite journals it first), so
+    deleting, the way to free space, would fail too. Then the bytes of the caller's file go
+    first, which frees the room the row's delete needs.
+    """
     parse_id(file_id)
+    try:
+        _delete_row(db, principal.tenant, file_id)
+    except OperationalError as exc:
+        if not is_disk_full(exc):
+            raise
+        with db.session() as session:
+            if Files(session).get(file_id, principal.tenant) is None:
+                raise _no_such_file() from None
+        _delete_bytes(storage, file_id)
+        log.warning("file.deleted_on_full_disk", file_id=file_id, tenant=principal.tenant)
+        _delete_row(db, principal.tenant, file_id)
+    _delete_bytes(storage, file_id)
+    log.info("file.deleted", file_id=file_id, tenant=principal.tenant)
+
+
+def is_disk_full(exc: OperationalError) -> bool:
+    """SQLite's SQLITE_FULL, or PostgreSQL's disk_full (53100) / an ENOSPC it reports."""
+    text = str(exc.orig)
+    return "disk is full" in text or "No space left" in text or "53100" in text
+
+
+def _delete_row(db: Database, tenant: str, file_id: str) -> None:
     with db.session() as session:
-        if not Files(session).delete(file_id, principal.tenant):
-            raise FilegateError(ErrorCode.FILE_NOT_FOUND, "No such file.")
+        if not Files(session).delete(file_id, tenant):
+            raise _no_such_file()
+
+
+def _delete_bytes(storage: Storage, file_id: str) -> None:
     for area in Area:
         storage.delete(area, file_id)
-    log.info("file.deleted", file_id=file_id, tenant=principal.tenant)
+
+
+def _no_such_file() -> FilegateError:
+    return FilegateError(ErrorCode.FILE_NOT_FOUND, "No such file.")
 
 
 def _is_cursor(cursor: str) -> bool:

@@ -144,7 +144,8 @@ def promote_job(db: Database, storage: Storage, queue: JobQueue, file_id: str) -
     if not promoted:
         return "already_promoted"
     _tidy(storage, dataclasses.replace(record, state=verdict))
-    log.info("file.promoted", file_id=file_id, tenant=record.tenant, state=verdict.value)
+    # inspection.decided already said what happens to the file; this is its step.
+    log.debug("file.promoted", file_id=file_id, tenant=record.tenant, state=verdict.value)
     return verdict.value
 
 

@@ -119,7 +119,7 @@ def register_upload(
         raise
     queue.dispatch([job] if job else [])
     metrics.UPLOAD_BYTES.labels(channel=channel).inc(record.size)
-    log.info(
+    log.debug(
         "upload.received",
         file_id=record.id,
         tenant=record.tenant,

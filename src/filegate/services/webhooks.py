@@ -36,6 +36,7 @@ from filegate.domain import (
     utcnow,
 )
 from filegate.errors import ErrorCode, FilegateError
+from filegate.jobs.base import ExpectedJobFailure
 from filegate.services.keys import validate_tenant
 from filegate.services.targets import Target, validate_target, vet_target
 
@@ -146,7 +147,7 @@ def remove_endpoint(db: Database, endpoint_id: str, tenant: str | None = None) -
     return removed
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(ExpectedJobFailure):
     """One delivery attempt failed; ``reason`` is short (``http_500``, ``timeout``, ...)."""
 
     def __init__(self, reason: str) -> None:

@@ -15,9 +15,11 @@ from filegate import __version__
 from filegate.jobs.base import Background
 from filegate.services import readiness
 from filegate.services.locks import UploadLocks
+from filegate.services.ratelimits import RateLimiter
 from filegate.services.runtime import Runtime
 from filegate.tus.headers import TUS_VERSION
-from filegate.web import files, health, problems, tus, uploads, webhooks
+from filegate.web import files, health, openapi, problems, tus, uploads, usage, webhooks
+from filegate.web.capacity import UploadSlots
 from filegate.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from filegate.web.override import TusMiddleware
 
@@ -84,15 +86,22 @@ def create_app(runtime: Runtime, background: Background | None = None) -> FastAP
         version=__version__,
         summary="Quarantine, inspect and serve uploaded files.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package's own assets (openapi.install_docs)
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.tus = tus.TusState(UploadLocks(runtime.db, runtime.settings.tus_lock_wait_seconds))
+    app.state.limiter = RateLimiter(runtime.settings)
+    app.state.upload_slots = UploadSlots(runtime.settings.max_concurrent_uploads)
     problems.install(app)
+    openapi.install(app)
+    openapi.install_docs(app)
     app.include_router(uploads.router)
     app.include_router(files.router)
     app.include_router(tus.router)
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    app.include_router(usage.router)
     app.add_middleware(TusMiddleware, prefix=tus.BASE, version=TUS_VERSION)
     # Uploads enforce their profile's size while they stream; every other body is small.
     app.add_middleware(BodyLimitMiddleware, upload_paths=(uploads.PATH, tus.BASE))

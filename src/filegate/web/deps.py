@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from filegate.domain import Principal, Scope
 from filegate.errors import ErrorCode, FilegateError
 from filegate.services.keys import authenticate
+from filegate.services.ratelimits import RateLimiter
 from filegate.services.runtime import Runtime
 
 
@@ -33,13 +34,30 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency that authenticates the caller and checks one scope."""
+def get_limiter(request: Request) -> RateLimiter:
+    limiter = request.app.state.limiter
+    assert isinstance(limiter, RateLimiter)
+    return limiter
+
+
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+
+
+def _authenticate(runtime: Runtime, limiter: RateLimiter, token: str) -> Principal:
+    principal = authenticate(runtime.db, token)
+    limiter.request(principal.key_id)
+    return principal
+
+
+def require(scope: Scope | None) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency that authenticates the caller, counts the request against the key's rate
+    limit and checks one scope (``None``: any key of the tenant will do)."""
 
     async def dependency(request: Request) -> Principal:
         token = bearer_token(request)
-        principal = await run_in_threadpool(authenticate, get_runtime(request).db, token)
-        if not principal.can(scope):
+        runtime, limiter = get_runtime(request), get_limiter(request)
+        principal = await run_in_threadpool(_authenticate, runtime, limiter, token)
+        if scope is not None and not principal.can(scope):
             raise FilegateError(
                 ErrorCode.FORBIDDEN, f"This API key lacks the {scope.value!r} scope."
             )
@@ -51,3 +69,4 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
 Uploader = Annotated[Principal, Depends(require(Scope.UPLOAD))]
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+Member = Annotated[Principal, Depends(require(None))]

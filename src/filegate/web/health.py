@@ -21,6 +21,9 @@ async def healthz() -> dict[str, str]:
     summary="The database, storage, job queue and (where required) the scanner are reachable",
     description=f"Probes run at most every {readiness.CACHE_SECONDS:g} s, each with a "
     f"{readiness.PROBE_SECONDS:g} s deadline, on threads of their own.",
+    responses={
+        503: {"description": "Something this instance needs is unavailable; `checks` says what."}
+    },
 )
 async def readyz(request: Request) -> JSONResponse:
     checker = request.app.state.readiness

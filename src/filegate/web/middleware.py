@@ -136,11 +136,16 @@ def _header_bytes(scope: Scope) -> int:
     return sum(len(name) + len(value) for name, value in scope["headers"])
 
 
+# A load balancer or Prometheus polls these every few seconds; a line each would bury the log.
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 def _record(scope: Scope, status: int, seconds: float) -> None:
     route = scope.get("route")
     template = str(getattr(route, "path", "unmatched"))
     metrics.REQUEST_SECONDS.labels(template, scope["method"], str(status)).observe(seconds)
-    log.info(
+    quiet = template in QUIET_ROUTES and status < 400
+    (log.debug if quiet else log.info)(
         "request",
         method=scope["method"],
         path=scope["path"],

@@ -60,7 +60,11 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.FILE_REJECTED: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.QUOTA_EXCEEDED: 413,
+    ErrorCode.RATE_LIMITED: 429,
     ErrorCode.NOT_READY: 503,
+    ErrorCode.SERVER_BUSY: 503,
+    ErrorCode.SERVER_STOPPING: 503,
     ErrorCode.STORAGE_ERROR: 503,
     ErrorCode.DATABASE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_ERROR: 500,
@@ -103,13 +107,18 @@ def problem(
 RETRY_AFTER_SECONDS = 5
 
 
+def _our_fault(code: ErrorCode) -> bool:
+    """A failure on the server's side: its details stay in the log."""
+    return STATUS[code] >= 500
+
+
 def problem_for(exc: FilegateError, request_id: str | None = None) -> JSONResponse:
     """The problem for ``exc``. A failure on our side keeps its details (errno, storage keys,
     areas) for the log: the client gets the code, the message and when to retry."""
     given = exc.extra.get("headers")
     headers = dict(given) if isinstance(given, dict) else {}
     extra = {k: v for k, v in exc.extra.items() if k != "headers"}
-    if STATUS[exc.code] >= 500:
+    if _our_fault(exc.code):
         extra = {}
         if STATUS[exc.code] == 503:
             headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
@@ -123,7 +132,7 @@ def _request_id(request: Request) -> str | None:
 
 async def _filegate_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FilegateError)
-    if STATUS[exc.code] >= 500:
+    if _our_fault(exc.code):
         extra = {k: v for k, v in exc.extra.items() if k != "headers"}
         log.error("request.failed", code=exc.code.value, detail=exc.message, **extra)
     return problem_for(exc, _request_id(request))

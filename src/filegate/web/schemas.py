@@ -132,3 +132,27 @@ class Problem(BaseModel):
     detail: str
     code: str
     request_id: str | None = None
+
+
+class QuotaOut(BaseModel):
+    used: int
+    limit: int | None = Field(description="null: no limit.")
+
+
+class UsageOut(BaseModel):
+    tenant: str
+    stored_bytes: QuotaOut = Field(description="Bytes of the tenant's files, in every state.")
+    stored_files: QuotaOut
+    in_flight_bytes: QuotaOut = Field(
+        description="Declared lengths of resumable uploads under way (a deferred length counts "
+        "as its profile's max_size)."
+    )
+    in_flight_uploads: QuotaOut
+    uploads_per_minute: int | None = Field(description="The rate limit on new uploads.")
+    uploads_remaining: int | None = Field(
+        description="New uploads the tenant may still start in this minute's window."
+    )
+    requests_per_second: int | None = Field(description="The rate limit per API key.")
+    rate_limits_shared: bool = Field(
+        description="true: counted in Redis across every API process; false: per process."
+    )

@@ -25,6 +25,7 @@ from filegate.domain import Area, Principal, UploadRecord, UploadState
 from filegate.errors import ErrorCode, FilegateError
 from filegate.services import tus as uploads
 from filegate.services.locks import Holder, UploadLocks
+from filegate.services.quotas import admit_upload
 from filegate.services.runtime import Runtime
 from filegate.services.uploads import too_large
 from filegate.tus.headers import (
@@ -39,7 +40,8 @@ from filegate.tus.headers import (
     parse_metadata,
 )
 from filegate.web.body import body_chunks
-from filegate.web.deps import Uploader, get_runtime
+from filegate.web.capacity import UploadSlots
+from filegate.web.deps import Uploader, get_limiter, get_runtime
 from filegate.web.problems import STATUS
 from filegate.web.urls import absolute_url
 
@@ -100,6 +102,12 @@ def tus_state(request: Request) -> TusState:
     return state
 
 
+def _upload_slots(request: Request) -> UploadSlots:
+    slots = request.app.state.upload_slots
+    assert isinstance(slots, UploadSlots)
+    return slots
+
+
 def _tus_headers(**extra: str) -> dict[str, str]:
     return {"Tus-Resumable": TUS_VERSION, **extra}
 
@@ -148,12 +156,14 @@ async def head(upload_id: str, request: Request, principal: Uploader) -> Respons
     return Response(status_code=200, headers=_head_headers(record))
 
 
-@router.patch(BASE + "{upload_id}", summary="Append bytes to a resumable upload (tus)")
+@router.patch(
+    BASE + "{upload_id}", summary="Append bytes to a resumable upload (tus)", status_code=204
+)
 async def patch(upload_id: str, request: Request, principal: Uploader) -> Response:
     return await _patch(upload_id, request, principal)
 
 
-@router.delete(BASE + "{upload_id}", summary="Terminate a resumable upload (tus)")
+@router.delete(BASE + "{upload_id}", summary="Terminate a resumable upload (tus)", status_code=204)
 async def delete(upload_id: str, request: Request, principal: Uploader) -> Response:
     _require_version(request)
     runtime = get_runtime(request)
@@ -277,12 +287,24 @@ async def _create(request: Request, principal: Principal) -> Response:
     has_body = _has_body(request)
     checksum_header = headers.get("upload-checksum")
     checksum = parse_checksum(checksum_header) if has_body and checksum_header else None
+    max_size = runtime.settings.profile(new.metadata.get("profile")).max_size
     if has_body:
         _require_patch_body_type(request)
         if concat is not None and concat.final:
             raise FilegateError(ErrorCode.TUS_FINAL_IMMUTABLE, "A final upload takes no body.")
-        _check_declared_length(
-            request, length, 0, runtime.settings.profile(new.metadata.get("profile")).max_size
+        _check_declared_length(request, length, 0, max_size)
+    if length is not None and length > max_size:
+        raise too_large(max_size)  # before the quota: the upload could never fit anyway
+    if concat is None or not concat.final:  # a final's bytes are its parts', admitted already
+        adding = max_size if length is None else length
+        await run_in_threadpool(
+            admit_upload,
+            runtime.db,
+            runtime.settings,
+            get_limiter(request),
+            principal.tenant,
+            adding,
+            resumable=True,
         )
     record = await run_in_threadpool(uploads.create_upload, runtime.db, runtime.settings, new)
     out = _tus_headers(
@@ -292,8 +314,9 @@ async def _create(request: Request, principal: Principal) -> Response:
     if record.is_final:
         await _assemble_ready(request, runtime, record)
     elif has_body:
-        async with tus_state(request).locks.hold(record.id) as holder:
-            record = await _write_body(request, runtime, record, holder, checksum)
+        with _upload_slots(request).take():
+            async with tus_state(request).locks.hold(record.id) as holder:
+                record = await _write_body(request, runtime, record, holder, checksum)
         out["Upload-Offset"] = str(record.offset)
     elif _received_but_open(record):
         await _finish_received(request, runtime, record)
@@ -347,15 +370,16 @@ async def _patch(upload_id: str, request: Request, principal: Principal) -> Resp
     runtime = get_runtime(request)
     record = await run_in_threadpool(uploads.get_upload, runtime.db, principal.tenant, upload_id)
     _check_patch(record, offset, new_length)
-    async with tus_state(request).locks.hold(record.id) as holder:
-        # Re-read under the lock: the holder we took over from may have advanced it.
-        record = await run_in_threadpool(
-            uploads.get_upload, runtime.db, principal.tenant, upload_id
-        )
-        _check_patch(record, offset, new_length)
-        if new_length is not None and record.length is None:
-            record = await _set_length(runtime, record, new_length)
-        record = await _write_body(request, runtime, record, holder, checksum)
+    with _upload_slots(request).take():
+        async with tus_state(request).locks.hold(record.id) as holder:
+            # Re-read under the lock: the holder we took over from may have advanced it.
+            record = await run_in_threadpool(
+                uploads.get_upload, runtime.db, principal.tenant, upload_id
+            )
+            _check_patch(record, offset, new_length)
+            if new_length is not None and record.length is None:
+                record = await _set_length(runtime, record, new_length)
+            record = await _write_body(request, runtime, record, holder, checksum)
     out = _tus_headers(**{"Upload-Offset": str(record.offset)})
     if record.state is UploadState.RECEIVING:
         out["Upload-Expires"] = _expires(record)
@@ -558,7 +582,9 @@ async def _receive(request: Request, receiver: _Receiver, holder: Holder) -> Non
     settings = receiver.runtime.settings
     unsynced = 0
     try:
-        async for chunk in body_chunks(request, settings.upload_read_timeout):
+        async for chunk in body_chunks(
+            request, settings.upload_read_timeout, settings.upload_min_bytes_per_second
+        ):
             await receiver.write(chunk)
             unsynced += len(chunk)
             # With a checksum, nothing of this request may count before it is verified.

@@ -13,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from filegate import metrics
 from filegate.domain import FileRecord, InspectionPolicy
 from filegate.errors import ErrorCode, FilegateError
+from filegate.services.quotas import admit_upload, check_room
+from filegate.services.ratelimits import RateLimiter
 from filegate.services.runtime import Runtime
 from filegate.services.uploads import (
     IncomingFile,
@@ -22,7 +24,8 @@ from filegate.services.uploads import (
     too_large,
 )
 from filegate.web.body import body_chunks
-from filegate.web.deps import RuntimeDep, Uploader
+from filegate.web.capacity import UploadSlots
+from filegate.web.deps import LimiterDep, RuntimeDep, Uploader
 from filegate.web.headers import disposition_filename
 from filegate.web.multipart import MultipartReceiver
 from filegate.web.schemas import FileOut
@@ -70,12 +73,15 @@ _UPLOAD_BODY: dict[str, Any] = {
 async def upload_file(
     request: Request,
     runtime: RuntimeDep,
+    limiter: LimiterDep,
     principal: Uploader,
     profile: Annotated[str | None, Query(max_length=64)] = None,
 ) -> JSONResponse:
     """Answers 202 once the bytes are durable in quarantine; inspection runs afterwards."""
+    slots: UploadSlots = request.app.state.upload_slots
     try:
-        record = await _receive(request, runtime, principal.tenant, profile)
+        with slots.take():
+            record = await _receive(request, runtime, limiter, principal.tenant, profile)
     except FilegateError as exc:
         metrics.UPLOADS.labels(outcome=exc.code.value).inc()
         log.info("upload.refused", code=exc.code.value, tenant=principal.tenant)
@@ -123,7 +129,7 @@ def _early_limit(runtime: Runtime, query_profile: str | None, *, is_form: bool) 
 
 
 async def _receive(
-    request: Request, runtime: Runtime, tenant: str, profile: str | None
+    request: Request, runtime: Runtime, limiter: RateLimiter, tenant: str, profile: str | None
 ) -> FileRecord:
     content_type = request.headers.get("content-type", "")
     is_form = content_type.lower().startswith("multipart/form-data")
@@ -131,7 +137,17 @@ async def _receive(
         raise FilegateError(
             ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Use multipart/form-data or a raw body."
         )
-    _check_content_length(request, _early_limit(runtime, profile, is_form=is_form))
+    declared = _check_content_length(request, _early_limit(runtime, profile, is_form=is_form))
+    # A form's length includes its boundaries: only a raw body's length is the file's size.
+    await run_in_threadpool(
+        admit_upload,
+        runtime.db,
+        runtime.settings,
+        limiter,
+        tenant,
+        0 if is_form else declared,
+        resumable=False,
+    )
     chooser = _ProfileChooser(runtime, profile)
     receive = _receive_form if is_form else _receive_raw
     received = await receive(request, chooser)
@@ -141,7 +157,7 @@ async def _receive(
         declared_type=received.declared_type,
         profile=received.policy.name,
     )
-    sha256 = await _commit(received.incoming)
+    sha256 = await _commit(runtime, tenant, received.incoming)
     record = new_file_record(received.incoming.id, received.incoming.size, sha256, meta)
     return await run_in_threadpool(
         lambda: register_upload(
@@ -156,7 +172,9 @@ async def _receive_form(request: Request, chooser: _ProfileChooser) -> _Received
         request.headers["content-type"], chooser.open, settings.max_multipart_header_bytes
     )
     try:
-        async for chunk in body_chunks(request, settings.upload_read_timeout):
+        async for chunk in body_chunks(
+            request, settings.upload_read_timeout, settings.upload_min_bytes_per_second
+        ):
             receiver.feed(chunk)
         incoming = receiver.finish()
     except BaseException:
@@ -175,8 +193,11 @@ async def _receive_raw(request: Request, chooser: _ProfileChooser) -> _Received:
             "A raw upload needs 'Content-Disposition: attachment; filename=...'.",
         )
     incoming = chooser.open(None)
+    settings = chooser.runtime.settings
     try:
-        async for chunk in body_chunks(request, chooser.runtime.settings.upload_read_timeout):
+        async for chunk in body_chunks(
+            request, settings.upload_read_timeout, settings.upload_min_bytes_per_second
+        ):
             incoming.write(chunk)
     except BaseException:
         incoming.abort()
@@ -186,20 +207,28 @@ async def _receive_raw(request: Request, chooser: _ProfileChooser) -> _Received:
     return _Received(incoming, name, declared, chooser.policy)
 
 
-async def _commit(incoming: IncomingFile) -> str:
+async def _commit(runtime: Runtime, tenant: str, incoming: IncomingFile) -> str:
+    """Keep the received bytes, once the tenant's quota still has room for their real size."""
+
+    def commit() -> str:
+        check_room(runtime.db, runtime.settings, tenant, incoming.size, resumable=False)
+        return incoming.commit()
+
     try:
-        return await run_in_threadpool(incoming.commit)
+        return await run_in_threadpool(commit)
     except BaseException:
         incoming.abort()
         raise
 
 
-def _check_content_length(request: Request, limit: int) -> None:
-    """Refuse a declared oversize body before reading it; the stream is capped anyway."""
+def _check_content_length(request: Request, limit: int) -> int:
+    """The declared body length (0 if none); refuse a declared oversize body before reading
+    it (the stream is capped anyway)."""
     header = request.headers.get("content-length")
     if header is None:
-        return
+        return 0
     if not header.isdigit():
         raise FilegateError(ErrorCode.CONTENT_LENGTH_INVALID, "Content-Length is not a number.")
     if int(header) > limit:
         raise too_large(limit)
+    return int(header)
