@@ -86,8 +86,12 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(tmp_path: Path) -> No
             capture_output=True,
             text=True,
             timeout=600,
-            env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks"},
-            cwd=Path(__file__).parents[2],
+            env={
+                **os.environ,
+                "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks",
+                "PYTHONPATH": str(Path(__file__).parents[2]),
+            },
+            cwd=tmp_path,  # schemathesis keeps its cache in the working directory
             check=False,
         )
         server_errors = [e for e in server.log_events() if e.get("event") == "request.crashed"]

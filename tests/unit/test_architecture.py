@@ -100,8 +100,11 @@ def graph() -> Graph:
 
 def test_the_walker_sees_the_real_package(graph: Graph) -> None:
     # Guards the rules below against passing because nothing was found.
-    assert "filegate.web.app" in graph["filegate.cli"]
-    assert "filegate.db.migrate" in graph["filegate.cli"]
+    cli = set().union(
+        *(targets for module, targets in graph.items() if within(module, "filegate.cli"))
+    )
+    assert "filegate.web.app" in cli
+    assert "filegate.db.migrate" in cli
     assert "filegate.inspect.names" in graph["filegate.inspect.pipeline"]
 
 
@@ -130,9 +133,9 @@ def test_the_checker_reports_a_forbidden_import() -> None:
 
 
 def test_only_the_composition_root_imports_the_web_layer(graph: Graph) -> None:
-    # cli.py is the composition root: `serve` has to build the app, so it may import web/.
+    # cli/ is the composition root: `serve` has to build the app, so it may import web/.
     bad = imports_into(graph, "filegate.web", ["filegate.cli"])
-    assert not bad, against_the_arrows("Only web/ itself and cli.py import filegate.web", bad)
+    assert not bad, against_the_arrows("Only web/ itself and cli/ import filegate.web", bad)
 
 
 def test_only_main_imports_the_cli(graph: Graph) -> None:

@@ -1,0 +1,72 @@
+"""The composition root: the one place that builds the pieces and wires them together."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from filegate.config import Settings
+from filegate.db.engine import Database
+
+# Each command imports what only it needs (the inspectors, the queue engine): `filegate keys
+# create` should not pay a second of imports for FastAPI and Magika.
+if TYPE_CHECKING:
+    from filegate.jobs.worker import Worker
+    from filegate.services.inspection import RunJob
+    from filegate.services.runtime import Runtime
+
+log = structlog.get_logger("filegate.cli")
+
+
+def build_runtime(settings: Settings, run_job: RunJob | None = None) -> tuple[Runtime, Worker]:
+    """Wire the pieces; ``run_job`` defaults to a sandboxed inspector process."""
+    from filegate.inspect.sandbox import Sandbox, SandboxLimits
+    from filegate.jobs.queue import HueyQueue, make_huey
+    from filegate.jobs.worker import build_worker
+    from filegate.services.inspection import Inspector
+    from filegate.services.runtime import Runtime, scanner_config
+    from filegate.storage.local import LocalStorage
+
+    warm_up = None
+    db = Database(settings.resolved_database_url)
+    storage = LocalStorage(settings.resolved_storage_dir)
+    if run_job is None:
+        sandbox = Sandbox(
+            SandboxLimits(
+                memory_bytes=int(settings.inspection_memory_bytes),
+                cpu_seconds=settings.inspection_cpu_seconds,
+                wall_seconds=settings.inspection_timeout_seconds,
+            )
+        )
+        run_job, warm_up = sandbox.run, sandbox.start
+    inspector = Inspector(
+        run=run_job,
+        policy_for=settings.profile,
+        scanner=scanner_config(settings),
+        scanner_required=settings.scanner_required,
+        warm_up=warm_up,
+    )
+    queue = HueyQueue(make_huey(settings), settings)
+    worker = build_worker(settings, db, storage, queue, inspector)
+    return Runtime(settings=settings, db=db, storage=storage, queue=queue), worker
+
+
+def announce_scanner(runtime: Runtime) -> None:
+    status = runtime.scanner_status()
+    if status == "off":
+        log.warning(
+            "scanner.off",
+            detail="No clamd_url is set: files are promoted WITHOUT a virus scan. "
+            "Set FILEGATE_CLAMD_URL (and FILEGATE_SCANNER_REQUIRED=true) in production.",
+        )
+    elif status == "failing":
+        log.error("scanner.unreachable", required=runtime.settings.scanner_required)
+
+
+def sweep_temp(runtime: Runtime) -> None:
+    """Temp files of uploads a killed process left behind; the grace period spares the ones
+    that other processes on the same storage are still writing."""
+    removed = runtime.storage.cleanup_stale_temp(runtime.settings.reconcile_grace_seconds)
+    if removed:
+        log.warning("storage.stale_temp_removed", count=removed)
