@@ -1,0 +1,15 @@
+"""Repositories: the only code that speaks SQL. They take a session and return domain records.
+
+One module per table family; import them from here.
+"""
+
+from __future__ import annotations
+
+from filegate.db.repository.files import Files
+from filegate.db.repository.imports import Imports
+from filegate.db.repository.jobs import Jobs
+from filegate.db.repository.keys import ApiKeys
+from filegate.db.repository.uploads import Uploads
+from filegate.db.repository.webhooks import WebhookEndpoints, WebhookEvents
+
+__all__ = ["ApiKeys", "Files", "Imports", "Jobs", "Uploads", "WebhookEndpoints", "WebhookEvents"]
