@@ -362,6 +362,12 @@ class Settings(_FileAndEnv):
     # new one gets 503 with Retry-After, so memory and threads stay bounded under a flood.
     max_concurrent_uploads: int = Field(default=64, ge=1)
     quotas: Quotas = Field(default_factory=Quotas)
+    # What this deployment is called on the status page and in filegate_build_info; empty:
+    # the version plus the git commit, when there is one.
+    release: str = Field(default="", max_length=128)
+    # `filegate worker` serves its Prometheus metrics on this port (0: off). API processes
+    # serve theirs at /metrics.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
     # Multipart part headers are tiny in real life; a cap stops header-flood memory growth.
     max_multipart_header_bytes: int = Field(default=16 * 1024, ge=1024)
     # ClamAV: unix:///path/clamd.sock or tcp://host:port; empty turns scanning off (said loudly).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 UPLOADS = Counter(
     "filegate_uploads_total",
@@ -14,9 +14,27 @@ UPLOAD_BYTES = Counter(
     "Bytes accepted into quarantine, by channel (direct, tus, import).",
     ["channel"],
 )
-INSPECTIONS = Counter("filegate_inspections_total", "Finished inspections by verdict.", ["verdict"])
+INSPECTIONS = Counter(
+    "filegate_inspections_total",
+    "Finished inspections by verdict and profile.",
+    ["verdict", "profile"],
+)
 REJECTIONS = Counter(
-    "filegate_rejection_findings_total", "Findings that rejected a file, by code.", ["code"]
+    "filegate_rejection_findings_total",
+    "Findings that rejected a file, by code and profile.",
+    ["code", "profile"],
+)
+TIME_TO_VERDICT = Histogram(
+    "filegate_time_to_verdict_seconds",
+    "From an upload's last byte (the file's record) to its verdict, by profile: queueing, "
+    "retries and inspection together, what a client waiting for a webhook feels.",
+    ["profile"],
+    buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
+BUILD_INFO = Gauge(
+    "filegate_build_info",
+    "Always 1; the labels say which version and release this process runs.",
+    ["version", "release"],
 )
 JOB_FAILURES = Counter("filegate_job_failures_total", "Jobs that raised, by job.", ["job"])
 JOB_RUNS = Counter(

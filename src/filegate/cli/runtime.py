@@ -70,3 +70,21 @@ def sweep_temp(runtime: Runtime) -> None:
     removed = runtime.storage.cleanup_stale_temp(runtime.settings.reconcile_grace_seconds)
     if removed:
         log.warning("storage.stale_temp_removed", count=removed)
+
+
+def expose_metrics(settings: Settings, *, db: Database | None = None, port: int = 0) -> None:
+    """What this process tells Prometheus about itself: its release, and with ``db`` (API
+    processes only) the ledger's gauges; with ``port``, a /metrics server of its own (workers,
+    which have no HTTP API)."""
+    from prometheus_client import start_http_server
+
+    from filegate import __version__, metrics
+    from filegate.jobs.status import LEDGER
+    from filegate.release import current_release
+
+    metrics.BUILD_INFO.labels(version=__version__, release=current_release(settings.release)).set(1)
+    if db is not None:
+        LEDGER.db = db
+    if port:
+        start_http_server(port, addr=settings.host)
+        log.info("metrics.serving", port=port)

@@ -15,7 +15,7 @@ from filegate.cli.command import (
     settings_or_exit,
     state,
 )
-from filegate.cli.runtime import announce_scanner, build_runtime, sweep_temp
+from filegate.cli.runtime import announce_scanner, build_runtime, expose_metrics, sweep_temp
 from filegate.config import load_settings
 from filegate.db import migrate as migrations
 from filegate.errors import FilegateError
@@ -45,6 +45,7 @@ def serve(
     database_or_exit(settings).dispose()
     runtime, worker = build_runtime(settings)
     sweep_temp(runtime)
+    expose_metrics(settings, db=runtime.db)
     embedded = settings.embedded_worker if embedded_worker is None else embedded_worker
     bind_host, bind_port = host or settings.host, port or settings.port
     announce_scanner(runtime)
@@ -76,6 +77,7 @@ def worker() -> None:
     runtime, job_worker = build_runtime(settings)
     sweep_temp(runtime)
     announce_scanner(runtime)
+    expose_metrics(settings, port=settings.worker_metrics_port)
     job_worker.run_forever()
 
 

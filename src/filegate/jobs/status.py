@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from filegate.db.engine import Database
 from filegate.db.repository import Jobs
@@ -47,3 +51,42 @@ def job_status(db: Database, queue: HueyQueue) -> dict[str, Any]:
             for job in failures
         ],
     }
+
+
+class LedgerCollector:
+    """Prometheus gauges read from the ledger at scrape time: jobs per job and state, and the
+    oldest waiting job's age. The ledger is shared, so every API process reports the same
+    numbers: aggregate them with max(), not sum() (docs/operations.md)."""
+
+    def __init__(self) -> None:
+        self.db: Database | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.db is None:
+            return
+        now = utcnow()
+        try:
+            with self.db.session() as session:
+                ledger = Jobs(session)
+                counts, oldest = ledger.counts(), ledger.oldest_waiting(now)
+        except Exception:
+            return  # a scrape must not fail with the database; /readyz reports it
+        jobs = GaugeMetricFamily(
+            "filegate_jobs", "Jobs in the ledger by job and state.", labels=["job", "state"]
+        )
+        for (kind, state), count in sorted(counts.items()):
+            jobs.add_metric([kind, state], count)
+        yield jobs
+        waiting = GaugeMetricFamily(
+            "filegate_job_oldest_waiting_seconds",
+            "Age of the oldest due job not yet started, by job (absent: none waits).",
+            labels=["job"],
+        )
+        for kind, since in sorted(oldest.items()):
+            waiting.add_metric([kind], (now - since).total_seconds())
+        yield waiting
+
+
+# One per process: the registry is global, and the app factory runs once per app in tests.
+LEDGER = LedgerCollector()
+REGISTRY.register(LEDGER)

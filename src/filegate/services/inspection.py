@@ -35,6 +35,7 @@ from filegate.domain import (
     JobKind,
     JobRecord,
     Verdict,
+    utcnow,
 )
 from filegate.errors import FilegateError
 from filegate.faults import failpoint
@@ -269,11 +270,13 @@ def _store_sanitized(storage: Storage, file_id: str, source: Path) -> tuple[int,
 
 
 def _report(record: FileRecord, verdict: Verdict, seconds: float, *, sanitized: bool) -> None:
-    metrics.INSPECTIONS.labels(verdict=verdict.state.value).inc()
+    metrics.INSPECTIONS.labels(verdict=verdict.state.value, profile=record.profile).inc()
     metrics.INSPECTION_SECONDS.observe(seconds)
+    waited = (utcnow() - record.created_at).total_seconds()
+    metrics.TIME_TO_VERDICT.labels(profile=record.profile).observe(max(waited, 0.0))
     if verdict.state is FileState.REJECTED:
         for finding in verdict.findings:
-            metrics.REJECTIONS.labels(code=finding.code).inc()
+            metrics.REJECTIONS.labels(code=finding.code, profile=record.profile).inc()
     log.info(
         "inspection.decided",
         file_id=record.id,
@@ -294,8 +297,9 @@ def reject_unprocessable(db: Database, queue: JobQueue, file_id: str) -> None:
             file_id, state=FileState.REJECTED, findings=(finding,), detected_type=None
         )
         job = Jobs(session).want(JobKind.PROMOTE, file_id) if stored else None
+        record = Files(session).get(file_id) if stored else None
     queue.dispatch([job] if job else [])
-    if stored:
-        metrics.INSPECTIONS.labels(verdict=FileState.REJECTED.value).inc()
-        metrics.REJECTIONS.labels(code=finding.code).inc()
+    if record is not None:
+        metrics.INSPECTIONS.labels(verdict=FileState.REJECTED.value, profile=record.profile).inc()
+        metrics.REJECTIONS.labels(code=finding.code, profile=record.profile).inc()
         log.warning("inspection.gave_up", file_id=file_id)
