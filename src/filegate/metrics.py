@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 UPLOADS = Counter(
     "filegate_uploads_total",
@@ -74,3 +79,39 @@ UPLOADS_BUSY = Counter(
     "filegate_uploads_busy_total",
     "Uploads refused with 503 because this process already receives max_concurrent_uploads.",
 )
+DEPENDENCY_UP = Gauge(
+    "filegate_dependency_up",
+    "1 when this process's last readiness probe reached the dependency (database, storage, "
+    "queue, scanner), 0 when it did not; a load balancer polling /readyz keeps it fresh.",
+    ["dependency"],
+)
+
+
+class StorageCollector:
+    """Free space where the storage lives, read at scrape time (local storage only)."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.path is None:
+            return
+        try:
+            stats = os.statvfs(self.path)
+        except OSError:
+            return  # not created yet, or gone: /readyz reports the storage
+        free = stats.f_bavail * stats.f_frsize
+        size = stats.f_blocks * stats.f_frsize
+        yield GaugeMetricFamily(
+            "filegate_storage_free_bytes", "Bytes free for storage (unprivileged).", value=free
+        )
+        yield GaugeMetricFamily(
+            "filegate_storage_free_ratio",
+            "Share of the storage filesystem that is free.",
+            value=free / size if size else 0.0,
+        )
+
+
+# Registered once per process; the composition root points it at the storage directory.
+STORAGE = StorageCollector()
+REGISTRY.register(STORAGE)

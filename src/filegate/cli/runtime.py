@@ -83,6 +83,7 @@ def expose_metrics(settings: Settings, *, db: Database | None = None, port: int 
     from filegate.release import current_release
 
     metrics.BUILD_INFO.labels(version=__version__, release=current_release(settings.release)).set(1)
+    metrics.STORAGE.path = settings.resolved_storage_dir
     if db is not None:
         LEDGER.db = db
     if port:

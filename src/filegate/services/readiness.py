@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from filegate import metrics
 from filegate.inspect import antivirus
 from filegate.services.runtime import Runtime, scanner_config
 
@@ -59,6 +60,9 @@ class Readiness:
             ready = all(v in ("ok", "off") or k in self._optional for k, v in checks.items())
             report = Report(ready, checks)
             self._last = (time.monotonic(), report)
+            for name, state in checks.items():
+                if state != "off":
+                    metrics.DEPENDENCY_UP.labels(dependency=name).set(state == "ok")
             return report
 
     async def _run(self, name: str) -> str:
