@@ -131,8 +131,10 @@ def test_requests_per_second_per_key(settings: Settings, sandbox: Sandbox) -> No
         assert answer.status_code == 429
         assert answer.json()["code"] == "rate_limited"
         assert answer.headers["retry-after"] == "1"
-        # At 5 per second: at least 5 pass, and no more than the windows it took allow.
-        assert 5 <= statuses.count(200) <= 5 * (seconds + 1)
+        # At 5 per second: at least 5 pass, and no more than the windows it took allow. The
+        # sliding window counter weighs the previous window's count by the time left, so a
+        # burst across a window boundary may get one more through (limits' approximation).
+        assert 5 <= statuses.count(200) <= 5 * (seconds + 1) + 1
         # Another key of the same tenant has its own budget.
         assert api.client.get("/v1/files", headers=api.auth("a-read")).status_code == 200
 
