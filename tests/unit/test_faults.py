@@ -138,7 +138,8 @@ def test_a_redis_outage_loses_no_upload_and_the_job_is_sent_again(
         second = api.upload(TEXT, "second.txt")
         second_seconds = time.monotonic() - started
         assert second.status_code == 202
-        assert second_seconds < 1.0
+        # Not the 5 s send timeout again; at most the rate limiter's own 0.5 s Redis timeout.
+        assert second_seconds < REDIS_READ_SECONDS / 2
         with api.runtime.db.session() as session:
             assert Jobs(session).get(JobKind.INSPECT, file_id) is not None  # in the ledger
         time.sleep(2.1)
