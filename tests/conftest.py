@@ -26,6 +26,7 @@ from filegate.services.keys import create_key
 from filegate.services.runtime import Runtime
 from filegate.web.app import create_app
 from tests.support.clamd import running_clamd
+from tests.support.seaweed import S3Server, fresh_bucket, running_seaweedfs
 from tests.support.services import (
     forget_redis_keys,
     postgres_admin_url,
@@ -192,3 +193,16 @@ def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScannerConfig]:
     """A real clamd for the session (skipped without one, failed under CI)."""
     with running_clamd(tmp_path_factory.mktemp("clamd")) as scanner:
         yield scanner
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS) for the session (skipped without one, failed under CI)."""
+    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_server: S3Server) -> str:
+    """One bucket for the session; each test works under a prefix of its own."""
+    return fresh_bucket(s3_server)

@@ -39,6 +39,8 @@ DEFAULT_CONFIG_FILE = Path("filegate.toml")
 _MIME_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _EXT_RE = re.compile(r"^[a-z0-9][a-z0-9_+-]{0,15}$")
 _PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_S3_URL_RE = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]*)?")
+_SECRET_KEY_RE = re.compile(r"access_key|secret|session_token|password", re.IGNORECASE)
 
 
 _LIMIT_DEFAULTS = InspectionLimits()
@@ -253,7 +255,8 @@ class Schedules(BaseModel):
     reconcile: str = "17 * * * *"
     # Quarantined files whose job was lost or whose scanner was down are queued again.
     rescan: str = "* * * * *"
-    # Rejected files older than rejected_retention_seconds are deleted.
+    # Rejected files older than rejected_retention_seconds are deleted, and status history
+    # older than status_retention_days.
     purge: str = "43 3 * * *"
 
     @field_validator("expire", "reconcile", "rescan", "purge")
@@ -319,6 +322,15 @@ class Settings(_FileAndEnv):
     data_dir: Path = Path("var")
     database_url: str = ""
     storage_dir: Path | None = None
+    # Object storage instead of storage_dir: s3://bucket/prefix (any S3-compatible service).
+    # Credentials come from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or
+    # AWS_PROFILE), never from this file.
+    storage_url: str = ""
+    # The S3 endpoint for services other than AWS (MinIO, R2, SeaweedFS, Ceph); empty: AWS.
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    # path (bucket in the path, what most self-hosted services need), virtual, or auto.
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     public_url: str = ""
@@ -365,6 +377,13 @@ class Settings(_FileAndEnv):
     # What this deployment is called on the status page and in filegate_build_info; empty:
     # the version plus the git commit, when there is one.
     release: str = Field(default="", max_length=128)
+    # The status page (/status) answers without an admin key (GET /v1/status always needs one).
+    status_public: bool = False
+    # Per-minute signals and process records older than this are deleted by the purge job.
+    status_retention_days: int = Field(default=14, ge=1, le=3650)
+    # A log search URL with {query} where the query goes (Grafana Explore, Kibana, ...): the
+    # status page links each failed job to its log lines. Empty: it shows the query only.
+    log_search_url: str = Field(default="", max_length=2048)
     # `filegate worker` serves its Prometheus metrics on this port (0: off). API processes
     # serve theirs at /metrics.
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
@@ -431,6 +450,7 @@ class _Outline(_FileAndEnv):
     clamd_url: Any = ""
     scanner_required: Any = False
     queue_url: Any = ""
+    storage_url: Any = ""
 
 
 # pydantic-settings builds sources from the class, so the chosen file travels through here;
@@ -544,6 +564,15 @@ def semantic_problems(outline: _Outline, source: Path | None) -> list[ConfigProb
                 _location(source, "database_url"), "only sqlite:// and postgresql:// are supported"
             )
         )
+    storage = str(outline.storage_url or "")
+    if storage and not _S3_URL_RE.fullmatch(storage):
+        problems.append(
+            ConfigProblem(
+                _location(source, "storage_url"),
+                "use s3://bucket or s3://bucket/prefix (a bucket name of 3-63 lowercase "
+                "letters, digits, dots and hyphens)",
+            )
+        )
     queue = outline.queue_url
     if queue and not str(queue).startswith(("sqlite:///", "redis://", "rediss://")):
         problems.append(
@@ -560,14 +589,23 @@ def _file_problems(path: Path | None) -> list[ConfigProblem]:
         return []
     try:
         with path.open("rb") as handle:
-            tomllib.load(handle)
+            document = tomllib.load(handle)
     except FileNotFoundError:
         return [ConfigProblem(str(path), "config file not found")]
     except tomllib.TOMLDecodeError as exc:
         return [ConfigProblem(str(path), f"not valid TOML: {exc}")]
     except OSError as exc:
         return [ConfigProblem(str(path), f"cannot be read: {exc.strerror}")]
-    return []
+    return [
+        ConfigProblem(
+            f"{path}: {key}",
+            "credentials do not belong in the config file (it is read by people and copied "
+            "around): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, in the "
+            "environment",
+        )
+        for key in document
+        if _SECRET_KEY_RE.search(key)
+    ]
 
 
 def _validation_problems(exc: ValidationError, source: Path | None) -> list[ConfigProblem]:

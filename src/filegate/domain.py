@@ -346,6 +346,8 @@ class JobRecord:
     finished_at: datetime | None
     outcome: str | None
     error: str | None
+    # The request that caused it, directly or through the job that queued it (for the logs).
+    request_id: str | None = None
 
 
 class EventType(enum.StrEnum):

@@ -41,9 +41,11 @@ BUILD_INFO = Gauge(
     "Always 1; the labels say which version and release this process runs.",
     ["version", "release"],
 )
-JOB_FAILURES = Counter("filegate_job_failures_total", "Jobs that raised, by job.", ["job"])
+# Job metrics label the job kind `kind`: Prometheus owns `job` (the scrape job) and would
+# rename ours to `exported_job`.
+JOB_FAILURES = Counter("filegate_job_failures_total", "Jobs that raised, by job kind.", ["kind"])
 JOB_RUNS = Counter(
-    "filegate_job_runs_total", "Finished jobs by job and outcome.", ["job", "outcome"]
+    "filegate_job_runs_total", "Finished jobs by job kind and outcome.", ["kind", "outcome"]
 )
 WEBHOOK_DELIVERIES = Counter(
     "filegate_webhook_deliveries_total",
@@ -52,8 +54,8 @@ WEBHOOK_DELIVERIES = Counter(
 )
 JOB_SECONDS = Histogram(
     "filegate_job_seconds",
-    "Wall time of one job run, by job.",
-    ["job"],
+    "Wall time of one job run, by job kind.",
+    ["kind"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 INSPECTION_SECONDS = Histogram(
@@ -84,6 +86,12 @@ DEPENDENCY_UP = Gauge(
     "1 when this process's last readiness probe reached the dependency (database, storage, "
     "queue, scanner), 0 when it did not; a load balancer polling /readyz keeps it fresh.",
     ["dependency"],
+)
+SCANNER_SIGNATURES_AGE = Gauge(
+    "filegate_scanner_signatures_age_seconds",
+    "Age of the virus signatures clamd has loaded, from its VERSION answer at the last "
+    "readiness probe, by scanner (absent: no scanner, or only local signatures).",
+    ["scanner"],
 )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import stat
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,8 +16,11 @@ import pytest
 
 from filegate.domain import Area, new_id
 from filegate.errors import ErrorCode, FilegateError
+from filegate.storage import s3
 from filegate.storage.base import READ_CHUNK, ObjectWriter, Storage
 from filegate.storage.local import LocalStorage
+from filegate.storage.s3 import S3Storage
+from tests.support.seaweed import S3Server
 
 Q = Area.QUARANTINE
 C = Area.CLEAN
@@ -26,8 +31,14 @@ def _local(request: pytest.FixtureRequest) -> Storage:
     return LocalStorage(request.getfixturevalue("tmp_path") / "storage")
 
 
+def _s3(request: pytest.FixtureRequest) -> Storage:
+    server: S3Server = request.getfixturevalue("s3_server")
+    bucket: str = request.getfixturevalue("s3_bucket")
+    return S3Storage(server.client(), bucket, f"t-{uuid.uuid4().hex}")
+
+
 # Adding a backend is one entry: a factory that may pull whatever fixtures it needs (or skip).
-BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Storage]] = {"local": _local}
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Storage]] = {"local": _local, "s3": _s3}
 
 
 @pytest.fixture(params=list(BACKENDS))
@@ -315,6 +326,95 @@ def test_keys_that_are_not_file_ids_are_rejected(storage: Storage, call: str, ke
     # Matching the message proves the key was refused, not merely not found.
     with raises_storage_error(match="storage keys must be file ids"):
         CALLS[call](storage, key)
+
+
+# --- appended objects (resumable uploads) --------------------------------------------------
+
+U = Area.UPLOADS
+
+
+def append(storage: Storage, key: str, offset: int, data: bytes, chunk: int = MIB) -> None:
+    """One request's worth: open at ``offset``, write, sync, close."""
+    appender = storage.appender(U, key, offset)
+    try:
+        for start in range(0, len(data), chunk):
+            appender.write(data[start : start + chunk])
+        appender.sync()
+    finally:
+        appender.close()
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> int:
+    """S3 parts of 5 MiB (its minimum) instead of 8, so a test crosses several of them."""
+    monkeypatch.setattr(s3, "PART_SIZE", 5 * MIB)
+    return 5 * MIB
+
+
+def test_appends_across_requests_seal_into_one_object(storage: Storage, small_parts: int) -> None:
+    key = new_id()
+    data = os.urandom(17 * MIB + 4321)
+    cuts = [0, 3 * MIB + 7, 11 * MIB + 1, len(data)]  # inside parts, across part boundaries
+    for start, end in itertools.pairwise(cuts):
+        append(storage, key, start, data[start:end], chunk=MIB // 3)
+    storage.seal(U, key, len(data))
+    assert storage.size(U, key) == len(data)
+    assert get(storage, U, key) == data
+    storage.seal(U, key, len(data))  # a repeat after a crash changes nothing
+    storage.move(U, Q, key)
+    assert get(storage, Q, key) == data
+
+
+def test_an_empty_upload_seals_into_an_empty_object(storage: Storage) -> None:
+    key = new_id()
+    storage.seal(U, key, 0)
+    assert get(storage, U, key) == b""
+
+
+def test_bytes_never_acknowledged_are_ignored_on_reopen(storage: Storage, small_parts: int) -> None:
+    """A request wrote and synced past the offset, then died before the offset moved: the
+    next request opens at the old offset and those bytes are gone."""
+    key = new_id()
+    kept = os.urandom(6 * MIB + 11)
+    append(storage, key, 0, kept)
+    append(storage, key, len(kept), os.urandom(9 * MIB))  # never acknowledged
+    rest = os.urandom(2 * MIB + 5)
+    append(storage, key, len(kept), rest)
+    storage.seal(U, key, len(kept) + len(rest))
+    assert get(storage, U, key) == kept + rest
+
+
+def test_truncate_drops_this_requests_bytes(storage: Storage, small_parts: int) -> None:
+    key = new_id()
+    kept = os.urandom(MIB + 3)
+    append(storage, key, 0, kept)
+    appender = storage.appender(U, key, len(kept))
+    appender.write(os.urandom(12 * MIB))  # a checksum mismatch: all of it must go
+    appender.truncate(len(kept))
+    appender.write(b"tail")
+    appender.sync()
+    appender.close()
+    storage.seal(U, key, len(kept) + 4)
+    assert get(storage, U, key) == kept + b"tail"
+
+
+def test_an_offset_past_the_stored_bytes_fails(storage: Storage) -> None:
+    key = new_id()
+    append(storage, key, 0, b"0123456789")
+    with raises_storage_error():
+        storage.appender(U, key, 11)
+
+
+def test_deleting_an_upload_removes_every_piece(storage: Storage, small_parts: int) -> None:
+    key = new_id()
+    append(storage, key, 0, os.urandom(7 * MIB))
+    storage.delete(U, key)
+    assert not storage.exists(U, key)
+    with raises_storage_error():
+        storage.appender(U, key, 7 * MIB)
+    if isinstance(storage, S3Storage):  # no parts or tails are left to pay for
+        assert storage._multipart_uploads(U, key) == []
+        assert storage._tails(U, key) == []
 
 
 # --- local disk only ----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from filegate.services import keys
 HOST = "127.0.0.1"
 MIB = 1024 * 1024
 # Generous: a busy 2-core CI box can take seconds to import, migrate and bind.
-START_TIMEOUT = 20.0
+START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 CLI_TIMEOUT = 120.0
 # Another process can take the port between our probe and the server's bind; try a fresh one.

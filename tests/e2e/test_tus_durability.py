@@ -37,7 +37,7 @@ from tests.e2e.live import (
 
 T = TypeVar("T")
 
-# The server's SYNC_EVERY: a long PATCH is made durable at every multiple of this.
+# The server's SYNC_EVERY (services/ingest.py): a long PATCH is durable at every multiple of it.
 CHECKPOINT = 64 * MIB
 BIG = 200 * MIB
 # Send at most this much of the one big PATCH, so the server is always mid-body when killed.

@@ -10,22 +10,20 @@ import hashlib
 import json
 import math
 import random
-import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx2 as httpx
 import pytest
 
 from tests.e2e.live import MIB, TUS_BASE, LiveServer, inspected, tus_headers, upload_id_of
-from tests.support.services import in_ci
+from tests.support.node import node_with_packages
 
 JS_DIR = Path(__file__).parent / "js"
 CLIENT = JS_DIR / "client.mjs"
 NODE_TIMEOUT = 120.0
-NPM_TIMEOUT = 300.0
 # Inspection is quick, but a loaded 2-core runner can be slow to schedule the worker.
 INSPECTION_TIMEOUT = 30.0
 CHUNK = 64 * 1024
@@ -39,32 +37,7 @@ WORDS = ("upload", "gateway", "quarantine", "inspect", "resumable", "offset", "c
 @pytest.fixture(scope="session")
 def node() -> str:
     """The node executable, with ``js/node_modules`` installed from ``package-lock.json``."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _unavailable("node and npm are needed to run tus-js-client, and are not on PATH")
-    if _stale(JS_DIR / "node_modules" / ".package-lock.json", JS_DIR / "package-lock.json"):
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=NPM_TIMEOUT,
-            check=False,
-        )
-        if result.returncode != 0:
-            _unavailable(f"npm ci failed in {JS_DIR}:\n{result.stdout}\n{result.stderr}")
-    return node
-
-
-def _stale(installed: Path, lock: Path) -> bool:
-    # npm writes node_modules/.package-lock.json on every install: older than the lock is stale.
-    return not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if in_ci():
-        pytest.fail(f"{reason} (CI is set, so a missing tool is a failure)")
-    pytest.skip(reason)
+    return node_with_packages(JS_DIR, "run tus-js-client")
 
 
 def text_file(directory: Path, size: int, seed: str) -> Path:

@@ -150,6 +150,8 @@ ROUTES = [
         204,
     ),
     Route("GET", "/v1/usage", None, None, _simple("GET", "/v1/usage"), 200),
+    Route("GET", "/v1/status", Scope.ADMIN, None, _simple("GET", "/v1/status"), 200),
+    Route("GET", "/status", Scope.ADMIN, None, _simple("GET", "/status"), 200),
 ]
 # Open on purpose: probes, metrics, the tus capabilities (OPTIONS) and the API description.
 OPEN = {

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from filegate.cli import app
 from filegate.config import builtin_profiles, load_settings
 from filegate.errors import ErrorCode, FilegateError
+from tests.support.seaweed import S3Server, s3_settings
 from tests.support.services import without_filegate_env
 
 # A profile with every required field, to build files from.
@@ -248,3 +249,54 @@ def test_the_example_file_is_valid_and_a_superset_of_the_built_in_profiles(
     for name, profile in builtin_profiles().items():
         assert settings.profiles[name] == profile, name
     assert set(settings.profiles) > set(builtin_profiles())
+
+
+def test_s3_storage_is_a_url_and_its_credentials_stay_out_of_the_file(workdir: Path) -> None:
+    write(
+        workdir / "filegate.toml",
+        'storage_url = "s3://uploads/filegate"\ns3_addressing_style = "path"\n',
+    )
+    settings = load_settings()
+    assert (settings.storage_url, settings.s3_addressing_style) == (
+        "s3://uploads/filegate",
+        "path",
+    )
+
+    write(workdir / "filegate.toml", 'storage_url = "s3://UP"\n')
+    code, lines = check_config()
+    assert code == 1
+    assert "use s3://bucket or s3://bucket/prefix" in problem_at(
+        lines, "filegate.toml: storage_url"
+    )
+
+    write(
+        workdir / "filegate.toml",
+        'storage_url = "s3://uploads"\naws_secret_access_key = "wJalr..."\n',
+    )
+    code, lines = check_config()
+    assert code == 1
+    found = problem_at(lines, "filegate.toml: aws_secret_access_key")
+    assert "credentials do not belong in the config file" in found
+    assert "wJalr" not in "\n".join(lines)  # the secret itself is never echoed
+
+
+def test_check_services_writes_to_the_bucket_it_names(
+    workdir: Path, s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in s3_settings(s3_server, s3_bucket, monkeypatch).items():
+        monkeypatch.setenv(f"FILEGATE_{name.upper()}", value)
+    (workdir / "var").mkdir()
+    result = CliRunner().invoke(app, ["check-config", "--check-services"])
+    assert result.exit_code == 0, result.output
+    assert "configuration is valid" in result.output
+
+    monkeypatch.setenv("FILEGATE_STORAGE_URL", "s3://no-such-bucket-for-filegate")
+    result = CliRunner().invoke(app, ["check-config", "--check-services"])
+    assert result.exit_code == 1
+    assert "storage_url: the S3 bucket is not writable (NoSuchBucket)" in result.output
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+    monkeypatch.setenv("FILEGATE_STORAGE_URL", f"s3://{s3_bucket}")
+    result = CliRunner().invoke(app, ["check-config", "--check-services"])
+    assert result.exit_code == 1
+    assert "storage_url: the S3 bucket is not writable (SignatureDoesNotMatch)" in result.output

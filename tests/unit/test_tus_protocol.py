@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -21,14 +22,18 @@ from sqlalchemy import func, select, update
 
 from filegate.cli import build_runtime
 from filegate.config import Settings, builtin_profiles, load_settings
+from filegate.db import migrate
 from filegate.db.models import UploadRow
 from filegate.domain import Area, new_id, utcnow
+from filegate.errors import FilegateError
 from filegate.inspect.sandbox import Sandbox
 from filegate.services.keys import create_key
 from filegate.tus.headers import CHECKSUM_ALGORITHMS, EXTENSIONS
 from filegate.web.app import create_app
 from tests.conftest import ALL_SCOPES, Api, running_api
 from tests.support.samples import TEXT
+from tests.support.seaweed import s3_settings
+from tests.support.services import without_filegate_env
 
 BASE = "/v1/tus/"
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -132,9 +137,13 @@ def assert_problem(response: httpx.Response, code: str | None, *, has_body: bool
 
 
 def assert_offset(api: Api, upload_id: str, offset: int) -> None:
-    """Both the reported offset and the stored bytes are exactly ``offset``."""
+    """Both the reported offset and the stored bytes are exactly ``offset``: the upload can
+    be continued there and not one byte later (on S3 the parts are not an object yet)."""
     assert head(api, upload_id).headers["upload-offset"] == str(offset)
-    assert api.runtime.storage.size(Area.UPLOADS, upload_id) == offset
+    storage = api.runtime.storage
+    storage.appender(Area.UPLOADS, upload_id, offset).close()
+    with pytest.raises(FilegateError):
+        storage.appender(Area.UPLOADS, upload_id, offset + 1)
 
 
 # --- the table -----------------------------------------------------------------------------
@@ -991,14 +1000,58 @@ def test_other_tenant_cannot_interrupt_a_patch(api: Api, method: str) -> None:
 AppFactory = Callable[..., tuple[TestClient, dict[str, str]]]
 
 
+# Database and storage pairs: both databases on local disk, and S3 (a real SeaweedFS) once;
+# the storage code does not depend on the database, and every pair costs a full run.
+BACKENDS = ["sqlite-local", "postgresql-local", "sqlite-s3"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backends(request: pytest.FixtureRequest) -> tuple[str, str]:
+    database, _, storage = str(request.param).partition("-")
+    return database, storage
+
+
+@pytest.fixture
+def database_url(backends: tuple[str, str], request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backends[0] == "sqlite":
+        return f"sqlite:///{tmp_path / 'filegate.db'}"
+    url: str = request.getfixturevalue("fresh_postgres")
+    return url
+
+
+@pytest.fixture
+def settings(
+    backends: tuple[str, str],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Settings:
+    """The whole protocol on local disk and on S3."""
+    without_filegate_env(monkeypatch, tmp_path)
+    extra: dict[str, str] = {}
+    if backends[1] == "s3":
+        server = request.getfixturevalue("s3_server")
+        extra = s3_settings(server, request.getfixturevalue("s3_bucket"), monkeypatch)
+    migrate.upgrade(database_url)
+    return load_settings(data_dir=tmp_path / "var", database_url=database_url, **extra)
+
+
 @pytest.fixture
 def make_app(settings: Settings) -> Iterator[AppFactory]:
     """Apps on the test database with extra settings; returns a client and an auth header."""
     with ExitStack() as stack:
 
         def make(**overrides: object) -> tuple[TestClient, dict[str, str]]:
+            storage = {
+                name: getattr(settings, name)
+                for name in ("storage_url", "s3_endpoint_url", "s3_region", "s3_addressing_style")
+            }
             custom = load_settings(
-                data_dir=settings.data_dir, database_url=settings.database_url, **overrides
+                data_dir=settings.data_dir,
+                database_url=settings.database_url,
+                **storage,
+                **overrides,
             )
             runtime, _ = build_runtime(custom)
             stack.callback(runtime.db.dispose)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from filegate.jobs.worker import Worker
     from filegate.services.inspection import RunJob
     from filegate.services.runtime import Runtime
+    from filegate.storage.base import Storage
 
 log = structlog.get_logger("filegate.cli")
 
@@ -26,11 +27,10 @@ def build_runtime(settings: Settings, run_job: RunJob | None = None) -> tuple[Ru
     from filegate.jobs.worker import build_worker
     from filegate.services.inspection import Inspector
     from filegate.services.runtime import Runtime, scanner_config
-    from filegate.storage.local import LocalStorage
 
     warm_up = None
     db = Database(settings.resolved_database_url)
-    storage = LocalStorage(settings.resolved_storage_dir)
+    storage = make_storage(settings)
     if run_job is None:
         sandbox = Sandbox(
             SandboxLimits(
@@ -50,6 +50,23 @@ def build_runtime(settings: Settings, run_job: RunJob | None = None) -> tuple[Ru
     queue = HueyQueue(make_huey(settings), settings)
     worker = build_worker(settings, db, storage, queue, inspector)
     return Runtime(settings=settings, db=db, storage=storage, queue=queue), worker
+
+
+def make_storage(settings: Settings) -> Storage:
+    """Local disk under storage_dir, or the S3 bucket of storage_url."""
+    if settings.storage_url:
+        from filegate.storage.s3 import S3Storage, make_client, parse_storage_url
+
+        bucket, prefix = parse_storage_url(settings.storage_url)
+        client = make_client(
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            addressing_style=settings.s3_addressing_style,
+        )
+        return S3Storage(client, bucket, prefix)
+    from filegate.storage.local import LocalStorage
+
+    return LocalStorage(settings.resolved_storage_dir)
 
 
 def announce_scanner(runtime: Runtime) -> None:
@@ -83,7 +100,7 @@ def expose_metrics(settings: Settings, *, db: Database | None = None, port: int 
     from filegate.release import current_release
 
     metrics.BUILD_INFO.labels(version=__version__, release=current_release(settings.release)).set(1)
-    metrics.STORAGE.path = settings.resolved_storage_dir
+    metrics.STORAGE.path = None if settings.storage_url else settings.resolved_storage_dir
     if db is not None:
         LEDGER.db = db
     if port:

@@ -15,10 +15,18 @@ from filegate.cli.command import (
     settings_or_exit,
     state,
 )
-from filegate.cli.runtime import announce_scanner, build_runtime, expose_metrics, sweep_temp
-from filegate.config import load_settings
+from filegate.cli.runtime import (
+    announce_scanner,
+    build_runtime,
+    expose_metrics,
+    make_storage,
+    sweep_temp,
+)
+from filegate.config import Settings, load_settings
 from filegate.db import migrate as migrations
 from filegate.errors import FilegateError
+from filegate.release import current_release
+from filegate.signals import SignalWriter
 
 
 @app.command()
@@ -78,7 +86,12 @@ def worker() -> None:
     sweep_temp(runtime)
     announce_scanner(runtime)
     expose_metrics(settings, port=settings.worker_metrics_port)
-    job_worker.run_forever()
+    writer = SignalWriter(runtime.db, current_release(settings.release), "worker")
+    writer.start()
+    try:
+        job_worker.run_forever()
+    finally:
+        writer.stop()
 
 
 @app.command()
@@ -102,14 +115,48 @@ def migrate(
 
 
 @app.command("check-config")
-def check_config() -> None:
+def check_config(
+    check_services: Annotated[
+        bool,
+        typer.Option(
+            "--check-services",
+            help="Also reach the database and the storage the settings name (the storage "
+            "takes a small write and delete, as an upload would).",
+        ),
+    ] = False,
+) -> None:
     """Validate the configuration; print every problem with its location, exit 1 on any."""
     try:
-        problems = action_code_problems_of(load_settings(state.config))
+        settings = load_settings(state.config)
+        problems: list[object] = list(action_code_problems_of(settings))
     except FilegateError as exc:
         problems = exc.extra.get("problems", [])  # type: ignore[assignment]
+    else:
+        if check_services and not problems:
+            problems = service_problems(settings)
     for problem in problems:
         typer.echo(str(problem))
     if problems:
         raise typer.Exit(1)
     typer.echo("configuration is valid")
+
+
+def service_problems(settings: Settings) -> list[object]:
+    """What the services the settings name answered, as problems (empty: all reachable)."""
+    from filegate.db.engine import Database
+
+    problems: list[object] = []
+    database = Database(settings.resolved_database_url)
+    try:
+        database.ping()
+    except Exception as exc:
+        problems.append(f"database_url: cannot reach the database ({type(exc).__name__})")
+    finally:
+        database.dispose()
+    where = "storage_url" if settings.storage_url else "storage_dir"
+    try:
+        make_storage(settings).check()
+    except FilegateError as exc:
+        reason = exc.extra.get("reason")
+        problems.append(f"{where}: {exc.message}" + (f" ({reason})" if reason else ""))
+    return problems

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -141,6 +142,8 @@ class JobRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
     outcome: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(String(1024))
+    # The request that caused the job (or the job that queued it): its log lines carry it.
+    request_id: Mapped[str | None] = mapped_column(String(128))
 
 
 class WebhookEndpointRow(Base):
@@ -191,3 +194,40 @@ class ImportRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     file_id: Mapped[str] = mapped_column(String(26))
     created_at: Mapped[datetime] = mapped_column()
+
+
+class SignalMinuteRow(Base):
+    """One minute of one signal for one release, summed over every process (status page).
+
+    A histogram is one row per bucket: ``label`` is the bucket's upper bound, ``total`` the sum
+    of the values that fell in it. Counters use ``label`` for their dimension (a status class,
+    an error code, a job) and leave ``total`` at 0.
+    """
+
+    __tablename__ = "signal_minutes"
+
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    release: Mapped[str] = mapped_column(String(128), primary_key=True)
+    signal: Mapped[str] = mapped_column(String(48), primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[float] = mapped_column(Float)
+
+
+class ProcessRow(Base):
+    """A filegate process that served: what release it ran, since when, last heard of when.
+
+    The deployments on the status page are read from here, not guessed from traffic.
+    """
+
+    __tablename__ = "processes"
+    __table_args__ = (Index("ix_processes_last_seen_at", "last_seen_at"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    release: Mapped[str] = mapped_column(String(128))
+    # api, worker, or api+worker (an API process with the embedded worker).
+    role: Mapped[str] = mapped_column(String(16))
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column()

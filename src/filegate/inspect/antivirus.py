@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from clamav_client.clamd import ClamdError, ClamdNetworkSocket, ClamdUnixSocket
@@ -66,6 +67,26 @@ def ping(config: ScannerConfig) -> bool:
             return clamd.ping() == "PONG"
     except (ClamdError, OSError, ValueError):
         return False
+
+
+def signatures_date(config: ScannerConfig) -> datetime | None:
+    """When the loaded signature database was published, from clamd's VERSION answer
+    (``ClamAV 1.0.7/27495/Tue Dec  1 09:31:03 2026``); None when clamd does not say (a
+    database of local signatures only) or does not answer."""
+    try:
+        clamd = client(config)
+        with _closing(clamd):
+            answer = clamd.version()
+    except (ClamdError, OSError, ValueError):
+        return None
+    parts = str(answer).split("/")
+    if len(parts) < 3:
+        return None
+    try:
+        published = datetime.strptime(" ".join(parts[2].split()), "%a %b %d %H:%M:%S %Y")
+    except ValueError:
+        return None
+    return published.replace(tzinfo=UTC)
 
 
 @contextmanager

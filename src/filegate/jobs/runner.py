@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from filegate import metrics
+from filegate import metrics, signals
 from filegate.db.engine import Database
 from filegate.db.repository import Jobs
 from filegate.domain import SCHEDULED_JOBS, JobKind, JobRecord, utcnow
@@ -86,7 +86,7 @@ class JobRunner:
             job = Jobs(session).start_once(kind, slot)
         if job is None:
             log.info("schedule.skipped", job=kind.value, slot=slot, reason="already_ran")
-            metrics.JOB_RUNS.labels(job=kind.value, outcome="skipped").inc()
+            metrics.JOB_RUNS.labels(kind=kind.value, outcome="skipped").inc()
             return False
         self._execute(job)
         return True
@@ -118,34 +118,33 @@ class JobRunner:
         return len(stalled)
 
     def _execute(self, job: JobRecord) -> None:
-        context = _context(job)
-        log.debug("job.started", attempt=job.attempts, worker=self.worker_id, **context)
-        started = time.monotonic()
-        handler = self._handlers.run[job.kind]
-        try:
-            outcome = handler(job.subject)
-        except Exception as exc:
-            self._failed(job, exc, time.monotonic() - started, context)
-            return
-        seconds = time.monotonic() - started
-        with self._db.session() as session:
-            recorded = Jobs(session).finish(job.id, job.started_at, outcome)
-        metrics.JOB_RUNS.labels(job=job.kind.value, outcome=outcome_label(outcome)).inc()
-        metrics.JOB_SECONDS.labels(job=job.kind.value).observe(seconds)
-        # The jobs' own events (inspection.decided, file.promoted, webhook.delivery) say what
-        # happened; this line is for debugging, or a schedule that found something to do.
-        (log.info if _did_something(job.kind, outcome) else log.debug)(
-            "job.finished",
-            outcome=outcome,
-            duration_ms=round(seconds * 1000, 1),
-            # False when the lease ran out and another worker took the job over meanwhile.
-            recorded=recorded,
-            **context,
-        )
+        # Every line the job logs, its handler's included, carries its ids and its request's.
+        with structlog.contextvars.bound_contextvars(**_context(job)):
+            log.debug("job.started", attempt=job.attempts, worker=self.worker_id)
+            started = time.monotonic()
+            handler = self._handlers.run[job.kind]
+            try:
+                outcome = handler(job.subject)
+            except Exception as exc:
+                self._failed(job, exc, time.monotonic() - started)
+                return
+            seconds = time.monotonic() - started
+            with self._db.session() as session:
+                recorded = Jobs(session).finish(job.id, job.started_at, outcome)
+            metrics.JOB_RUNS.labels(kind=job.kind.value, outcome=outcome_label(outcome)).inc()
+            metrics.JOB_SECONDS.labels(kind=job.kind.value).observe(seconds)
+            signals.count(signals.JOB_RUNS, job.kind.value)
+            # The jobs' own events (inspection.decided, file.promoted, webhook.delivery) say
+            # what happened; this line is for debugging, or a schedule that found something.
+            (log.info if _did_something(job.kind, outcome) else log.debug)(
+                "job.finished",
+                outcome=outcome,
+                duration_ms=round(seconds * 1000, 1),
+                # False when the lease ran out and another worker took the job over meanwhile.
+                recorded=recorded,
+            )
 
-    def _failed(
-        self, job: JobRecord, exc: Exception, seconds: float, context: dict[str, str]
-    ) -> None:
+    def _failed(self, job: JobRecord, exc: Exception, seconds: float) -> None:
         retry = self._handlers.retry.get(job.kind, Retry())
         error = f"{exc.__class__.__name__}: {exc}"[:1024]
         again = job.attempts < retry.attempts
@@ -153,8 +152,10 @@ class JobRunner:
         with self._db.session() as session:
             recorded = Jobs(session).fail(job.id, job.started_at, error, retry_at)
             again_job = Jobs(session).get(job.kind, job.subject) if recorded and again else None
-        metrics.JOB_FAILURES.labels(job=job.kind.value).inc()
-        metrics.JOB_SECONDS.labels(job=job.kind.value).observe(seconds)
+        metrics.JOB_FAILURES.labels(kind=job.kind.value).inc()
+        metrics.JOB_SECONDS.labels(kind=job.kind.value).observe(seconds)
+        signals.count(signals.JOB_RUNS, job.kind.value)
+        signals.count(signals.JOB_FAILURES, job.kind.value)
         expected = isinstance(exc, ExpectedJobFailure)  # the target's fault: no traceback
         (log.warning if expected else log.error)(
             "job.failed",
@@ -163,7 +164,6 @@ class JobRunner:
             retry_at=retry_at.isoformat() if retry_at else None,
             duration_ms=round(seconds * 1000, 1),
             **({} if expected else {"traceback": "".join(traceback.format_exception(exc)[-3:])}),
-            **context,
         )
         if again_job is not None:
             self._queue.dispatch([again_job])
@@ -171,7 +171,7 @@ class JobRunner:
             give_up = self._handlers.give_up.get(job.kind)
             if give_up is not None:
                 give_up(job.subject)
-            log.error("job.gave_up", attempts=job.attempts, **context)
+            log.error("job.gave_up", attempts=job.attempts)
 
 
 def _did_something(kind: JobKind, outcome: str) -> bool:
@@ -185,6 +185,8 @@ def _context(job: JobRecord) -> dict[str, str]:
     context = {"job": job.kind.value, "job_id": job.id, "subject": job.subject}
     if job.kind in FILE_JOBS:
         context["file_id"] = job.subject
+    if job.request_id:
+        context["request_id"] = job.request_id
     return context
 
 

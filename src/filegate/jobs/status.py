@@ -72,7 +72,7 @@ class LedgerCollector:
         except Exception:
             return  # a scrape must not fail with the database; /readyz reports it
         jobs = GaugeMetricFamily(
-            "filegate_jobs", "Jobs in the ledger by job and state.", labels=["job", "state"]
+            "filegate_jobs", "Jobs in the ledger by job kind and state.", labels=["kind", "state"]
         )
         for (kind, state), count in sorted(counts.items()):
             jobs.add_metric([kind, state], count)
@@ -80,7 +80,7 @@ class LedgerCollector:
         waiting = GaugeMetricFamily(
             "filegate_job_oldest_waiting_seconds",
             "Age of the oldest due job not yet started, by job (absent: none waits).",
-            labels=["job"],
+            labels=["kind"],
         )
         for kind, since in sorted(oldest.items()):
             waiting.add_metric([kind], (now - since).total_seconds())

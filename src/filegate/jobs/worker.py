@@ -88,8 +88,8 @@ def build_worker(
             ),
             # `runner` is bound below; the lambda looks it up when a rescan runs.
             JobKind.RESCAN: lambda _: maintenance.rescan(db, queue, runner.recover),
-            JobKind.PURGE: lambda _: maintenance.purge_rejected(
-                db, storage, settings.rejected_retention_seconds
+            JobKind.PURGE: lambda _: maintenance.purge(
+                db, storage, settings.rejected_retention_seconds, settings.status_retention_days
             ),
         },
         retry={

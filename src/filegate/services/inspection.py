@@ -21,7 +21,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy.orm import Session
 
-from filegate import metrics
+from filegate import metrics, signals
 from filegate.db.engine import Database
 from filegate.db.repository import Files, Jobs
 from filegate.domain import (
@@ -38,7 +38,7 @@ from filegate.domain import (
     utcnow,
 )
 from filegate.errors import FilegateError
-from filegate.faults import failpoint
+from filegate.faults import failpoint, maybe_delay
 from filegate.inspect import antivirus
 from filegate.inspect.base import Inspection, Job
 from filegate.jobs.base import JobQueue
@@ -100,6 +100,7 @@ def inspect_job(
         size, sha256 = (None, None)
         if judgement.sanitized is not None:
             size, sha256 = _store_sanitized(storage, record.id, judgement.sanitized)
+    maybe_delay("inspect.delay")
     failpoint("inspect.before_verdict")
     verdict = judgement.verdict
     with db.session() as session:
@@ -183,10 +184,24 @@ def _tidy(storage: Storage, record: FileRecord) -> None:
         _park_rejected(storage, record.id)
 
 
+def _local_copy(storage: Storage, key: str, target: Path) -> str | None:
+    """The object copied into the job's scratch directory, for a backend without local paths
+    (S3): the inspectors and clamd read files. None when it is in neither area."""
+    for area in (Area.QUARANTINE, Area.CLEAN):
+        if storage.exists(area, key):
+            with target.open("wb") as out:
+                for chunk in storage.read(area, key):
+                    out.write(chunk)
+            return str(target)
+    return None
+
+
 def _judge(storage: Storage, inspector: Inspector, record: FileRecord, scratch: Path) -> _Judgement:
     # A crash between the move to clean and the DB update leaves the object in clean.
-    path = storage.local_path(Area.QUARANTINE, record.id) or storage.local_path(
-        Area.CLEAN, record.id
+    path = (
+        storage.local_path(Area.QUARANTINE, record.id)
+        or storage.local_path(Area.CLEAN, record.id)
+        or _local_copy(storage, record.id, scratch.parent / "upload")
     )
     if path is None:
         finding = Finding("stored_object_missing", "the uploaded bytes are no longer in storage")
@@ -274,9 +289,12 @@ def _report(record: FileRecord, verdict: Verdict, seconds: float, *, sanitized: 
     metrics.INSPECTION_SECONDS.observe(seconds)
     waited = (utcnow() - record.created_at).total_seconds()
     metrics.TIME_TO_VERDICT.labels(profile=record.profile).observe(max(waited, 0.0))
+    signals.observe(signals.VERDICT_SECONDS, waited)
+    signals.count(signals.VERDICTS, verdict.state.value)
     if verdict.state is FileState.REJECTED:
         for finding in verdict.findings:
             metrics.REJECTIONS.labels(code=finding.code, profile=record.profile).inc()
+            signals.count(signals.REJECTIONS, finding.code)
     log.info(
         "inspection.decided",
         file_id=record.id,
@@ -302,4 +320,6 @@ def reject_unprocessable(db: Database, queue: JobQueue, file_id: str) -> None:
     if record is not None:
         metrics.INSPECTIONS.labels(verdict=FileState.REJECTED.value, profile=record.profile).inc()
         metrics.REJECTIONS.labels(code=finding.code, profile=record.profile).inc()
+        signals.count(signals.VERDICTS, FileState.REJECTED.value)
+        signals.count(signals.REJECTIONS, finding.code)
         log.warning("inspection.gave_up", file_id=file_id)

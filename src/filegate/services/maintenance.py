@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from filegate.db.engine import Database
-from filegate.db.repository import Files, Jobs, Uploads
+from filegate.db.repository import Files, Jobs, Processes, Signals, Uploads
 from filegate.domain import (
     SCHEDULED_JOBS,
     Area,
@@ -232,9 +232,13 @@ def rescan(db: Database, queue: JobQueue, recover: Callable[[], int]) -> str:
     return f"requeued={requeued} recovered={recovered}"
 
 
-def purge_rejected(db: Database, storage: Storage, retention_seconds: float) -> str:
-    """Rejected files past their retention: bytes first, then the row (guarded by its state)."""
-    cutoff = utcnow() - timedelta(seconds=retention_seconds)
+def purge(
+    db: Database, storage: Storage, rejected_retention_seconds: float, status_retention_days: int
+) -> str:
+    """The daily clean-up: rejected files past their retention (bytes first, then the row,
+    guarded by its state), finished schedule slots, and status-page history past its own."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=rejected_retention_seconds)
     purged = 0
     with db.session() as session:
         ids = Files(session).rejected_before(cutoff, MAX_PER_RUN)
@@ -243,11 +247,16 @@ def purge_rejected(db: Database, storage: Storage, retention_seconds: float) -> 
         storage.delete(Area.CLEAN, file_id)
         with db.session() as session:
             purged += Files(session).purge(file_id)
+    history = now - timedelta(days=status_retention_days)
     with db.session() as session:
         forgotten = Jobs(session).forget_finished(
-            utcnow() - timedelta(days=SCHEDULE_LEDGER_DAYS),
-            SCHEDULED_JOBS,
+            now - timedelta(days=SCHEDULE_LEDGER_DAYS), SCHEDULED_JOBS
         )
+        signal_rows = Signals(session).forget_before(history)
+        process_rows = Processes(session).forget_before(history)
     if purged:
         log.info("purge.rejected", count=purged)
-    return f"purged={purged} ledger_rows={forgotten}"
+    return (
+        f"purged={purged} ledger_rows={forgotten} signal_rows={signal_rows} "
+        f"process_rows={process_rows}"
+    )

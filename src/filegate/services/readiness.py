@@ -12,7 +12,8 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import structlog
 
@@ -30,13 +31,16 @@ CACHE_SECONDS = 2.0
 # One running probe per dependency, plus room for as many stuck behind a hung one.
 PROBE_THREADS = 8
 
-Probe = Callable[[], None]
+# A probe raises when its dependency fails; what it returns (if anything) is kept as a fact
+# about the dependency (the scanner's signature date).
+Probe = Callable[[], object]
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
     ready: bool
     checks: dict[str, str]
+    facts: dict[str, object] = field(default_factory=dict)
 
 
 class Readiness:
@@ -56,30 +60,35 @@ class Readiness:
                 return self._last[1]
             names = list(self._probes)
             results = await asyncio.gather(*(self._run(name) for name in names))
-            checks = dict(zip(names, results, strict=True))
+            checks = {name: state for name, (state, _) in zip(names, results, strict=True)}
+            facts = {
+                name: fact
+                for name, (_, fact) in zip(names, results, strict=True)
+                if fact is not None
+            }
             ready = all(v in ("ok", "off") or k in self._optional for k, v in checks.items())
-            report = Report(ready, checks)
+            report = Report(ready, checks, facts)
             self._last = (time.monotonic(), report)
             for name, state in checks.items():
                 if state != "off":
                     metrics.DEPENDENCY_UP.labels(dependency=name).set(state == "ok")
             return report
 
-    async def _run(self, name: str) -> str:
+    async def _run(self, name: str) -> tuple[str, object]:
         probe = self._probes[name]
         if probe is None:
-            return "off"
+            return "off", None
         loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(loop.run_in_executor(self._pool, probe), PROBE_SECONDS)
+            fact = await asyncio.wait_for(loop.run_in_executor(self._pool, probe), PROBE_SECONDS)
         except TimeoutError:
             log.warning("readiness.timeout", check=name, seconds=PROBE_SECONDS)
-            return "failing"
+            return "failing", None
         except Exception as exc:
             # The reason goes to the log; the readiness body only says which part failed.
             log.warning("readiness.failing", check=name, error=type(exc).__name__)
-            return "failing"
-        return "ok"
+            return "failing", None
+        return "ok", fact
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -103,8 +112,14 @@ def _scanner_probe(runtime: Runtime) -> Probe | None:
         return None
     quick = antivirus.ScannerConfig(scanner.url, min(scanner.timeout, PROBE_SECONDS))
 
-    def probe() -> None:
+    def probe() -> datetime | None:
+        """PING, then VERSION for the signatures' date (kept as the scanner's fact)."""
         if not antivirus.ping(quick):
             raise ConnectionError("clamd did not answer PING")
+        published = antivirus.signatures_date(quick)
+        if published is not None:
+            age = (datetime.now(UTC) - published).total_seconds()
+            metrics.SCANNER_SIGNATURES_AGE.labels(scanner="clamd").set(max(age, 0.0))
+        return published
 
     return probe

@@ -168,19 +168,23 @@ def complete(
     storage: Storage,
     queue: JobQueue,
     upload: UploadRecord,
-    sha256: str,
+    sha256: str | None,
 ) -> FileRecord | None:
-    """Turn a fully received upload into a quarantined file (partial uploads just finish)."""
+    """Turn a fully received upload into a quarantined file (partial uploads just finish).
+
+    ``sha256`` None: the bytes were received where they could not be read back as they came
+    (S3), so it is read from the sealed object."""
     if upload.length is None or upload.offset != upload.length:
         raise FilegateError(ErrorCode.UPLOAD_INCOMPLETE, "The upload has not received every byte.")
-    if upload.length == 0 and not storage.exists(Area.QUARANTINE, upload.id):
-        # An empty upload never saw a PATCH, so it has no object yet.
-        storage.appender(Area.UPLOADS, upload.id, 0).close()
+    if not storage.exists(Area.QUARANTINE, upload.id):  # else a crash came after the move
+        storage.seal(Area.UPLOADS, upload.id, upload.length)
     if upload.is_partial:
         with db.session() as session:
             Uploads(session).set_state(upload.id, UploadState.COMPLETE)
         return None
     storage.move(Area.UPLOADS, Area.QUARANTINE, upload.id)
+    if sha256 is None:
+        sha256 = rehash(storage, upload.id, upload.length, sealed=True).hexdigest()
     return _register(db, storage, queue, upload, size=upload.length, sha256=sha256)
 
 
@@ -273,11 +277,15 @@ def terminate(db: Database, storage: Storage, tenant: str, upload_id: str) -> No
     log.info("tus.terminated", upload_id=upload.id, tenant=tenant)
 
 
-def rehash(storage: Storage, upload_id: str, length: int) -> Any:
-    """sha256 of the first ``length`` stored bytes, for a PATCH that continues elsewhere.
+def rehash(storage: Storage, upload_id: str, length: int, *, sealed: bool = False) -> Any:
+    """sha256 of the first ``length`` stored bytes, for a PATCH that continues elsewhere;
+    None where unfinished uploads cannot be read back (S3): the sha256 is then taken from the
+    object once it is sealed.
 
     A crash between the move to quarantine and the DB commit leaves the bytes there.
     """
+    if length and not sealed and not storage.reads_unfinished_uploads:
+        return None
     digest = hashlib.sha256()
     area = Area.UPLOADS
     if length and not storage.exists(area, upload_id):

@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
-from filegate import __version__, metrics
+from filegate import __version__, metrics, signals
 from filegate.config import Settings
 from filegate.db.engine import Database
 from filegate.db.repository import Jobs, WebhookEndpoints, WebhookEvents
@@ -164,9 +164,12 @@ def deliver(db: Database, settings: Settings, event_id: str) -> str:
     if isinstance(loaded, str):
         return loaded
     event, url, secret = loaded
-    started = time.monotonic()
-    status, reason = _attempt(settings, url, event, secret)
-    _record(db, event, status, reason, round((time.monotonic() - started) * 1000))
+    # A file's event logs its file id, so one query finds the upload, its jobs and webhooks.
+    about = {"file_id": event.subject} if event.type.value.startswith("file.") else {}
+    with structlog.contextvars.bound_contextvars(**about):
+        started = time.monotonic()
+        status, reason = _attempt(settings, url, event, secret)
+        _record(db, event, status, reason, round((time.monotonic() - started) * 1000))
     if reason is not None:
         raise DeliveryFailed(reason)
     return "delivered"
@@ -180,6 +183,7 @@ def give_up(db: Database, event_id: str) -> None:
         event = events.get(event_id)
     if changed and event is not None:
         metrics.WEBHOOK_DELIVERIES.labels(outcome="given_up").inc()
+        signals.count(signals.WEBHOOK_DELIVERIES, "given_up")
         log.warning(
             "webhook.given_up",
             event_id=event.id,
@@ -233,6 +237,7 @@ def _record(
             events.delivered(event.id)
     outcome = _outcome(status, reason)
     metrics.WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()
+    signals.count(signals.WEBHOOK_DELIVERIES, outcome)
     report = log.info if reason is None else log.warning
     report(
         "webhook.delivery",

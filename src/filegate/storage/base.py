@@ -52,12 +52,20 @@ class ObjectAppender(Protocol):
 
 @runtime_checkable
 class Storage(Protocol):
+    # Whether ``read`` sees an appended object's bytes before ``seal`` (local disk does; S3's
+    # multipart parts are unreadable until completed).
+    reads_unfinished_uploads: bool
+
     def writer(self, area: Area, key: str) -> ObjectWriter:
         """A writer for a new object; an existing object under the key is replaced on commit."""
 
     def appender(self, area: Area, key: str, offset: int) -> ObjectAppender:
         """Open (creating if needed) an object to append at ``offset``; bytes past it are
         dropped first, since they were never acknowledged."""
+
+    def seal(self, area: Area, key: str, size: int) -> None:
+        """Make the first ``size`` appended bytes an ordinary object (readable, movable); a
+        no-op when it is one already."""
 
     def read(self, area: Area, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Yield the bytes ``[start, end)`` (``end`` None: to the end) in chunks."""

@@ -241,6 +241,8 @@ class LocalAppender:
 class LocalStorage:
     """The Storage protocol on a local directory tree."""
 
+    reads_unfinished_uploads = True
+
     def __init__(self, root: Path) -> None:
         with _os_errors("cannot prepare the storage root"):
             os.makedirs(root, DIR_MODE, exist_ok=True)
@@ -255,6 +257,14 @@ class LocalStorage:
         if offset < 0:
             raise _fail("invalid offset", offset=offset)
         return LocalAppender(self._object_path(area, key), offset, area, key)
+
+    def seal(self, area: Area, key: str, size: int) -> None:
+        """An appended file is an ordinary one already; an upload that never saw a byte gets
+        its empty file here."""
+        if not self.exists(area, key):
+            self.appender(area, key, 0).close()
+        if self.size(area, key) != size:
+            raise _fail("the object does not have the sealed size", size=size, area=str(area))
 
     def read(self, area: Area, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Stream ``[start, end)``, clipped to the object; a missing object fails here, eagerly."""

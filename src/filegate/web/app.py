@@ -13,12 +13,24 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from filegate import __version__
 from filegate.jobs.base import Background
+from filegate.release import current_release
 from filegate.services import readiness
 from filegate.services.locks import UploadLocks
 from filegate.services.ratelimits import RateLimiter
 from filegate.services.runtime import Runtime
+from filegate.signals import SignalWriter
 from filegate.tus.headers import TUS_VERSION
-from filegate.web import files, health, openapi, problems, tus, uploads, usage, webhooks
+from filegate.web import (
+    files,
+    health,
+    openapi,
+    problems,
+    status,
+    tus,
+    uploads,
+    usage,
+    webhooks,
+)
 from filegate.web.capacity import UploadSlots
 from filegate.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from filegate.web.override import TusMiddleware
@@ -72,6 +84,12 @@ def create_app(runtime: Runtime, background: Background | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _bound_blocking_threads()
         app.state.readiness = readiness.for_runtime(runtime)  # its lock belongs to this loop
+        writer = SignalWriter(
+            runtime.db,
+            current_release(runtime.settings.release),
+            "api" if background is None else "api+worker",
+        )
+        writer.start()
         if background is not None:
             background.start()
         try:
@@ -79,6 +97,7 @@ def create_app(runtime: Runtime, background: Background | None = None) -> FastAP
         finally:
             if background is not None:
                 background.stop()
+            writer.stop()
             app.state.readiness.close()
 
     app = FastAPI(
@@ -102,6 +121,7 @@ def create_app(runtime: Runtime, background: Background | None = None) -> FastAP
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(usage.router)
+    app.include_router(status.router)
     app.add_middleware(TusMiddleware, prefix=tus.BASE, version=TUS_VERSION)
     # Uploads enforce their profile's size while they stream; every other body is small.
     app.add_middleware(BodyLimitMiddleware, upload_paths=(uploads.PATH, tus.BASE))

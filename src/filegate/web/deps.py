@@ -49,19 +49,21 @@ def _authenticate(runtime: Runtime, limiter: RateLimiter, token: str) -> Princip
     return principal
 
 
+async def principal_for(request: Request, token: str, scope: Scope | None) -> Principal:
+    """Authenticate ``token``, count the request against the key's rate limit and check one
+    scope (``None``: any key of the tenant will do)."""
+    runtime, limiter = get_runtime(request), get_limiter(request)
+    principal = await run_in_threadpool(_authenticate, runtime, limiter, token)
+    if scope is not None and not principal.can(scope):
+        raise FilegateError(ErrorCode.FORBIDDEN, f"This API key lacks the {scope.value!r} scope.")
+    return principal
+
+
 def require(scope: Scope | None) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency that authenticates the caller, counts the request against the key's rate
-    limit and checks one scope (``None``: any key of the tenant will do)."""
+    """A dependency: the bearer key's principal, as ``principal_for`` checks it."""
 
     async def dependency(request: Request) -> Principal:
-        token = bearer_token(request)
-        runtime, limiter = get_runtime(request), get_limiter(request)
-        principal = await run_in_threadpool(_authenticate, runtime, limiter, token)
-        if scope is not None and not principal.can(scope):
-            raise FilegateError(
-                ErrorCode.FORBIDDEN, f"This API key lacks the {scope.value!r} scope."
-            )
-        return principal
+        return await principal_for(request, bearer_token(request), scope)
 
     return dependency
 

@@ -9,7 +9,7 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from filegate import metrics
+from filegate import metrics, signals
 from filegate.errors import ErrorCode
 from filegate.web.problems import problem
 
@@ -100,11 +100,13 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        first_byte: float | None = None
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, first_byte
             if message["type"] == "http.response.start":
                 status = message["status"]
+                first_byte = time.perf_counter() - started
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
@@ -120,7 +122,7 @@ class RequestContextMiddleware:
                 else:
                     await self.app(scope, receive, send_with_id)
             finally:
-                _record(scope, status, time.perf_counter() - started)
+                _record(scope, status, time.perf_counter() - started, first_byte)
 
 
 def _request_id(scope: Scope) -> str:
@@ -138,13 +140,26 @@ def _header_bytes(scope: Scope) -> int:
 
 # A load balancer or Prometheus polls these every few seconds; a line each would bury the log.
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+# Not traffic: probes, scrapes and the status page watching the traffic.
+NOT_TRAFFIC = QUIET_ROUTES | {"/status", "/v1/status"}
+DOWNLOAD_ROUTE = "/v1/files/{file_id}/content"
 
 
-def _record(scope: Scope, status: int, seconds: float) -> None:
+def _record(scope: Scope, status: int, seconds: float, first_byte: float | None) -> None:
     route = scope.get("route")
     template = str(getattr(route, "path", "unmatched"))
     metrics.REQUEST_SECONDS.labels(template, scope["method"], str(status)).observe(seconds)
+    if template not in NOT_TRAFFIC:
+        signals.count(signals.REQUESTS, f"{status // 100}xx")
+        if template == DOWNLOAD_ROUTE and status in (200, 206) and first_byte is not None:
+            signals.observe(signals.FIRST_BYTE_SECONDS, first_byte)
     quiet = template in QUIET_ROUTES and status < 400
+    # The file a route names (a tus upload becomes the file of the same id), or the one a
+    # handler created (it says so in the request state).
+    params = scope.get("path_params", {})
+    file_id = (
+        scope.get("state", {}).get("file_id") or params.get("file_id") or params.get("upload_id")
+    )
     (log.debug if quiet else log.info)(
         "request",
         method=scope["method"],
@@ -152,4 +167,5 @@ def _record(scope: Scope, status: int, seconds: float) -> None:
         route=template,
         status=status,
         duration_ms=round(seconds * 1000, 2),
+        **({"file_id": file_id} if file_id else {}),
     )

@@ -71,6 +71,7 @@ _EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/v1/webhooks"): (),
     ("delete", "/v1/webhooks/{endpoint_id}"): (404,),
     ("get", "/v1/usage"): (),
+    ("get", "/v1/status"): (),
 }
 
 

@@ -7,23 +7,20 @@ never reports bytes that a crash could lose.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import hashlib
-import zlib
-from collections import OrderedDict
 from email.utils import format_datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from filegate import metrics
-from filegate.domain import Area, Principal, UploadRecord, UploadState
+from filegate import metrics, signals
+from filegate.domain import Principal, UploadRecord, UploadState
 from filegate.errors import ErrorCode, FilegateError
 from filegate.services import tus as uploads
+from filegate.services.ingest import DigestCache, PatchReceiver, receive
 from filegate.services.locks import Holder, UploadLocks
 from filegate.services.quotas import admit_upload
 from filegate.services.runtime import Runtime
@@ -48,52 +45,14 @@ from filegate.web.urls import absolute_url
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["tus"])
 BASE = "/v1/tus/"
-# Progress of a long PATCH is made durable (fsync + offset) every this many bytes, so a
-# crash costs the client at most this much re-sending.
-SYNC_EVERY = 64 * 1024 * 1024
-# Hand bytes to the hashing/writing thread in batches this big: big enough that the thread
-# hop is noise, small enough that memory per upload stays flat.
-BATCH_BYTES = 1024 * 1024
-# Running sha256 states kept for uploads continuing in this process; others are re-hashed.
-DIGEST_CACHE_SIZE = 1024
-
-
-class _Hash(Protocol):
-    def update(self, data: bytes | bytearray, /) -> None: ...
-
-    def digest(self) -> bytes: ...
-
-
-class _Crc32:
-    def __init__(self) -> None:
-        self.value = 0
-
-    def update(self, data: bytes | bytearray) -> None:
-        self.value = zlib.crc32(data, self.value)
-
-    def digest(self) -> bytes:
-        return self.value.to_bytes(4, "big")
-
-
-def _checksum_hasher(algorithm: str) -> _Hash:
-    return _Crc32() if algorithm == "crc32" else hashlib.new(algorithm)
 
 
 class TusState:
-    """Per-process tus state: locks and the running sha256 of uploads written here."""
+    """Per-process tus state: the upload locks, and the running sha256 of uploads written here."""
 
     def __init__(self, locks: UploadLocks) -> None:
         self.locks = locks
-        self._digests: OrderedDict[str, tuple[int, Any]] = OrderedDict()
-
-    def take_digest(self, upload_id: str, offset: int) -> Any:
-        entry = self._digests.pop(upload_id, None)
-        return entry[1] if entry is not None and entry[0] == offset else None
-
-    def keep_digest(self, upload_id: str, offset: int, digest: Any) -> None:
-        self._digests[upload_id] = (offset, digest)
-        while len(self._digests) > DIGEST_CACHE_SIZE:
-            self._digests.popitem(last=False)
+        self.digests = DigestCache()
 
 
 def tus_state(request: Request) -> TusState:
@@ -307,6 +266,7 @@ async def _create(request: Request, principal: Principal) -> Response:
             resumable=True,
         )
     record = await run_in_threadpool(uploads.create_upload, runtime.db, runtime.settings, new)
+    request.state.file_id = record.id  # the file, once complete, has the upload's id
     out = _tus_headers(
         Location=absolute_url(request, runtime.settings, _upload_path(record.id)),
         **{"Upload-Expires": _expires(record)},
@@ -419,139 +379,6 @@ async def _set_length(runtime: Runtime, record: UploadRecord, length: int) -> Up
     return updated
 
 
-class _Receiver:
-    """The body of one PATCH on its way into the upload's object."""
-
-    def __init__(
-        self,
-        runtime: Runtime,
-        state: TusState,
-        record: UploadRecord,
-        checksum: Checksum | None,
-    ) -> None:
-        self.runtime = runtime
-        self.state = state
-        self.record = record
-        self.start = record.offset
-        self.written = record.offset
-        self.checksum = checksum
-        self.check_hash = _checksum_hasher(checksum.algorithm) if checksum else None
-        policy = runtime.settings.profile(record.profile)
-        self.limit = record.length if record.length is not None else policy.max_size
-        self.max_size = policy.max_size
-        self.appender: Any = None
-        self.digest: Any = None
-        self.start_digest: Any = None
-        # Bytes wait here until a batch is worth a thread hop; one batch is hashed and written
-        # off the event loop while the next one arrives (hashlib and write release the GIL).
-        self._batch = bytearray()
-        self._in_flight: asyncio.Future[None] | None = None
-        self.completed = False
-
-    async def open(self) -> None:
-        cached = self.state.take_digest(self.record.id, self.start)
-        self.appender, self.digest = await run_in_threadpool(self._open, cached)
-        self.start_digest = self.digest.copy() if self.checksum else None
-
-    def _open(self, cached: Any) -> tuple[Any, Any]:
-        """In a thread: the appender, and the digest of the bytes before ``start`` (one hop)."""
-        storage = self.runtime.storage
-        appender = storage.appender(Area.UPLOADS, self.record.id, self.start)
-        if cached is not None:
-            return appender, cached
-        try:
-            return appender, uploads.rehash(storage, self.record.id, self.start)
-        except BaseException:
-            appender.close()
-            raise
-
-    async def write(self, chunk: bytes) -> None:
-        if self.written + len(chunk) > self.limit:
-            raise too_large(self.max_size if self.record.length is None else self.limit)
-        self._batch += chunk
-        self.written += len(chunk)
-        # Strictly more: a body of exactly one batch is written by ``persist``, in its hop.
-        if len(self._batch) > BATCH_BYTES:
-            await self._hand_off()
-
-    async def _hand_off(self) -> None:
-        await self._wait_in_flight()
-        batch, self._batch = self._batch, bytearray()
-        if batch:
-            loop = asyncio.get_running_loop()
-            self._in_flight = loop.run_in_executor(None, self._absorb, batch)
-
-    async def _wait_in_flight(self) -> None:
-        # Shielded: a cancelled request (a takeover) must still know when the thread is done
-        # before it fsyncs and reports an offset.
-        if self._in_flight is not None:
-            await asyncio.shield(self._in_flight)
-            self._in_flight = None
-
-    def _absorb(self, batch: bytearray) -> None:
-        self.appender.write(batch)
-        self.digest.update(batch)
-        if self.check_hash is not None:
-            self.check_hash.update(batch)
-
-    async def drain(self) -> None:
-        """Wait until every byte handed to ``write`` is in the file and the hashes."""
-        await self._hand_off()
-        await self._wait_in_flight()
-
-    async def persist(self, *, finish: bool = False) -> None:
-        """Write the last batch, fsync, then advance the offset to what was written.
-
-        With ``finish``, an upload whose last byte this is also becomes a quarantined file
-        (``completed``). All of it is one thread hop: a small upload's PATCH pays for hops
-        (thread wake-ups and GIL hand-overs) more than for its bytes.
-        """
-        await self._wait_in_flight()
-        batch, self._batch = self._batch, bytearray()
-        if self.written == self.record.offset:
-            return
-        renewed = dataclasses.replace(self.record, expires_at=uploads.expiry(self.runtime.settings))
-        complete = finish and self.written == self.record.length
-        await run_in_threadpool(self._commit, batch, renewed, complete)
-        self.record = dataclasses.replace(renewed, offset=self.written)
-        if not self.completed:
-            self.state.keep_digest(self.record.id, self.written, self.digest.copy())
-
-    def _commit(self, batch: bytearray, renewed: UploadRecord, complete: bool) -> None:
-        """In a thread: absorb, fsync, advance; then, with ``complete``, register the file."""
-        if batch:
-            self._absorb(batch)
-        self.appender.sync()
-        runtime = self.runtime
-        if not uploads.advance(runtime.db, renewed, self.written):
-            raise FilegateError(ErrorCode.TUS_OFFSET_MISMATCH, "The upload changed meanwhile.")
-        if not complete:
-            return
-        self.appender.close()
-        self.appender = None
-        done = dataclasses.replace(renewed, offset=self.written)
-        sha256 = self.digest.hexdigest()
-        uploads.complete(runtime.db, runtime.storage, runtime.queue, done, sha256)
-        self.completed = True
-
-    async def discard(self) -> None:
-        """Drop this request's bytes (bad checksum, over the limit): the offset stays put."""
-        await self.drain()
-        await run_in_threadpool(self.appender.truncate, self.record.offset)
-        self.written = self.record.offset
-        if self.start_digest is not None:
-            self.state.keep_digest(self.record.id, self.start, self.start_digest)
-
-    def checksum_matches(self) -> bool:
-        assert self.checksum is not None
-        assert self.check_hash is not None
-        return bool(self.check_hash.digest() == self.checksum.digest)
-
-    async def close(self) -> None:
-        if self.appender is not None:
-            await run_in_threadpool(self.appender.close)
-
-
 async def _write_body(
     request: Request,
     runtime: Runtime,
@@ -562,10 +389,14 @@ async def _write_body(
     """Stream the body into the upload; returns the record with its durable offset."""
     max_size = runtime.settings.profile(record.profile).max_size
     _check_declared_length(request, record.length, record.offset, max_size)
-    receiver = _Receiver(runtime, tus_state(request), record, checksum)
+    receiver = PatchReceiver(runtime, tus_state(request).digests, record, checksum)
     await receiver.open()
+    settings = runtime.settings
+    chunks = body_chunks(
+        request, settings.upload_read_timeout, settings.upload_min_bytes_per_second
+    )
     try:
-        await _receive(request, receiver, holder)
+        await receive(receiver, chunks, holder)
     finally:
         await receiver.close()
     record = receiver.record
@@ -573,62 +404,9 @@ async def _write_body(
         if receiver.completed:
             await _completed(request, runtime, record)
         else:  # the last bytes were made durable earlier (a SYNC_EVERY boundary)
-            await _complete(request, runtime, record, receiver.digest.hexdigest())
+            await _complete(request, runtime, record, receiver.sha256())
         record = dataclasses.replace(record, state=UploadState.COMPLETE)
     return record
-
-
-async def _receive(request: Request, receiver: _Receiver, holder: Holder) -> None:
-    settings = receiver.runtime.settings
-    unsynced = 0
-    try:
-        async for chunk in body_chunks(
-            request, settings.upload_read_timeout, settings.upload_min_bytes_per_second
-        ):
-            await receiver.write(chunk)
-            unsynced += len(chunk)
-            # With a checksum, nothing of this request may count before it is verified.
-            if unsynced >= SYNC_EVERY and receiver.checksum is None:
-                await receiver.persist()
-                unsynced = 0
-    except asyncio.CancelledError:
-        await _stopped(receiver, holder)
-        raise FilegateError(ErrorCode.TUS_UPLOAD_STOPPED, "A newer request took over.") from None
-    except FilegateError as exc:
-        await _failed(receiver, exc)
-        raise
-    if receiver.checksum is not None:
-        await receiver.drain()
-        if not receiver.checksum_matches():
-            await receiver.discard()
-            raise FilegateError(
-                ErrorCode.TUS_CHECKSUM_MISMATCH, "The chunk does not match Upload-Checksum."
-            )
-    await receiver.persist(finish=True)
-
-
-async def _stopped(receiver: _Receiver, holder: Holder) -> None:
-    task = asyncio.current_task()
-    if holder.taken_over and task is not None:
-        task.uncancel()
-    await _keep_or_discard(receiver)
-    if not holder.taken_over:
-        raise asyncio.CancelledError  # shutdown: keep what arrived, then let it proceed
-
-
-async def _failed(receiver: _Receiver, exc: FilegateError) -> None:
-    if exc.code is ErrorCode.FILE_TOO_LARGE:
-        await receiver.discard()
-    else:
-        # A dropped connection or a stall: the bytes that did arrive are good; keep them.
-        await _keep_or_discard(receiver)
-
-
-async def _keep_or_discard(receiver: _Receiver) -> None:
-    if receiver.checksum is None:
-        await receiver.persist()
-    else:
-        await receiver.discard()
 
 
 def _check_declared_length(
@@ -644,7 +422,9 @@ def _check_declared_length(
         raise too_large(min(limit, max_size))
 
 
-async def _complete(request: Request, runtime: Runtime, record: UploadRecord, sha256: str) -> None:
+async def _complete(
+    request: Request, runtime: Runtime, record: UploadRecord, sha256: str | None
+) -> None:
     await run_in_threadpool(
         uploads.complete, runtime.db, runtime.storage, runtime.queue, record, sha256
     )
@@ -654,3 +434,4 @@ async def _complete(request: Request, runtime: Runtime, record: UploadRecord, sh
 async def _completed(request: Request, runtime: Runtime, record: UploadRecord) -> None:
     await _assemble_ready(request, runtime, record)
     metrics.UPLOADS.labels(outcome="tus_completed").inc()
+    signals.count(signals.UPLOADS, "tus_completed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from filegate import metrics
+from filegate import faults, metrics, signals
 from filegate.domain import FileRecord, InspectionPolicy
 from filegate.errors import ErrorCode, FilegateError
 from filegate.services.quotas import admit_upload, check_room
@@ -78,15 +79,21 @@ async def upload_file(
     profile: Annotated[str | None, Query(max_length=64)] = None,
 ) -> JSONResponse:
     """Answers 202 once the bytes are durable in quarantine; inspection runs afterwards."""
+    started = time.perf_counter()
     slots: UploadSlots = request.app.state.upload_slots
     try:
         with slots.take():
             record = await _receive(request, runtime, limiter, principal.tenant, profile)
+            faults.maybe_fail("upload.error")  # after the body: the client gets its 500
     except FilegateError as exc:
         metrics.UPLOADS.labels(outcome=exc.code.value).inc()
+        signals.count(signals.UPLOADS, exc.code.value)
         log.info("upload.refused", code=exc.code.value, tenant=principal.tenant)
         raise
     metrics.UPLOADS.labels(outcome="accepted").inc()
+    signals.count(signals.UPLOADS, "accepted")
+    signals.observe(signals.UPLOAD_SECONDS, time.perf_counter() - started)
+    request.state.file_id = record.id
     body = FileOut.of(record).model_dump(mode="json")
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/files/{record.id}"})
 

@@ -9,7 +9,18 @@ from filegate.db.repository.files import Files
 from filegate.db.repository.imports import Imports
 from filegate.db.repository.jobs import Jobs
 from filegate.db.repository.keys import ApiKeys
+from filegate.db.repository.signals import Processes, Signals
 from filegate.db.repository.uploads import Uploads
 from filegate.db.repository.webhooks import WebhookEndpoints, WebhookEvents
 
-__all__ = ["ApiKeys", "Files", "Imports", "Jobs", "Uploads", "WebhookEndpoints", "WebhookEvents"]
+__all__ = [
+    "ApiKeys",
+    "Files",
+    "Imports",
+    "Jobs",
+    "Processes",
+    "Signals",
+    "Uploads",
+    "WebhookEndpoints",
+    "WebhookEvents",
+]

@@ -6,6 +6,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import structlog
 from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,16 @@ from filegate.domain import (
 _JOBS = cast(Table, JobRow.__table__)
 
 
+def _current_request_id() -> str | None:
+    """The request (or the job, which carries its request's id) this job is wanted from.
+
+    Read from the log context the request middleware and the job runner bind, so every call
+    site that queues a job passes it on without threading it through each service.
+    """
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return str(value) if value else None
+
+
 def _job_record(row: Any) -> JobRecord:
     # ``row``: a JobRow, or a Core row of the jobs table (same names).
     return JobRecord(
@@ -38,6 +49,7 @@ def _job_record(row: Any) -> JobRecord:
         finished_at=row.finished_at,
         outcome=row.outcome,
         error=row.error,
+        request_id=row.request_id,
     )
 
 
@@ -75,6 +87,7 @@ class Jobs:
                 enqueued_at=now,
                 outcome=None,
                 error=None,
+                request_id=_current_request_id(),
             )
         )
         if not rows_changed(result):
@@ -105,6 +118,7 @@ class Jobs:
             "run_after": run_after,
             "enqueued_at": now,
             "started_at": now if started else None,
+            "request_id": _current_request_id(),
         }
         if not insert_new(self.session, JobRow, values):
             return None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from filegate.db.models import (
@@ -156,3 +158,45 @@ class WebhookEvents:
             .values(state="failed")
         )
         return rows_changed(result) > 0
+
+    def failing_endpoints(self, since: datetime, limit: int) -> list[FailingEndpoint]:
+        """Endpoints with events since ``since`` that failed at least once and are not
+        delivered (still retrying, or given up), most failing first."""
+        failing = (
+            WebhookEventRow.created_at >= since,
+            WebhookEventRow.state != "delivered",
+            WebhookEventRow.last_error.is_not(None),
+        )
+        query = (
+            select(
+                WebhookEventRow.endpoint_id,
+                WebhookEndpointRow.tenant,
+                WebhookEndpointRow.url,
+                func.count(),
+                func.sum(case((WebhookEventRow.state == "failed", 1), else_=0)),
+                func.max(WebhookEventRow.last_error),
+            )
+            .join(WebhookEndpointRow, WebhookEndpointRow.id == WebhookEventRow.endpoint_id)
+            .where(*failing)
+            .group_by(
+                WebhookEventRow.endpoint_id, WebhookEndpointRow.tenant, WebhookEndpointRow.url
+            )
+            .order_by(func.count().desc())
+            .limit(limit)
+        )
+        return [
+            FailingEndpoint(
+                endpoint_id, tenant, url, int(events), int(given_up or 0), str(error or "")
+            )
+            for endpoint_id, tenant, url, events, given_up, error in self.session.execute(query)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class FailingEndpoint:
+    endpoint_id: str
+    tenant: str
+    url: str
+    failing_events: int
+    given_up: int
+    last_error: str
