@@ -35,10 +35,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 
 @pytest.fixture(scope="module")
-def s3(s3_server: S3Server) -> Iterator[S3Client]:
-    client = s3_server.client()
-    yield client
-    client.close()
+def s3(s3_server: S3Server) -> S3Client:
+    return s3_server.client()  # shared per server (see S3Server.client): not closed here
 
 
 @pytest.fixture

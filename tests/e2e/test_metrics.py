@@ -92,6 +92,9 @@ def test_a_worker_serves_its_metrics_and_every_process_its_release(tmp_path: Pat
     port = free_port()
     env = {"FILEGATE_RELEASE": "2026.12.1-test"}
     with LiveServer(tmp_path, f"sqlite:///{tmp_path / 'filegate.db'}", env) as server:
+        with server.client(server.create_key("metrics")) as client:  # a job in the ledger
+            files = {"file": ("n.txt", b"note\n", "text/plain")}
+            assert client.post("/v1/files", files=files).status_code == 202
         api = httpx.get(f"{server.base_url}/metrics", timeout=10).text
         worker_env = {"FILEGATE_WORKER_METRICS_PORT": str(port)}
         with WorkerProcess(server, "worker", worker_env) as worker:

@@ -17,6 +17,7 @@ Two quirks of ``weed mini`` 4.48 shape the port choice:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -70,32 +71,36 @@ class S3Server:
     def client(
         self, *, connect_timeout: float = 2, read_timeout: float = 30, attempts: int = 2
     ) -> S3Client:
-        """A boto3 S3 client for this server: path-style, SigV4, short timeouts, few retries."""
-        config = Config(
-            region_name=self.region,
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            retries={"max_attempts": attempts, "mode": "standard"},
-        )
-        # A session of its own: no AWS_* variables or ~/.aws profile of the machine leak in.
-        session = boto3.session.Session(
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name=self.region,
-        )
-        return session.client("s3", endpoint_url=self.endpoint_url, config=config)
+        """A boto3 S3 client for this server: path-style, SigV4, short timeouts, few retries.
+        Kept per server and settings: building one costs about a second."""
+        return _client(self, connect_timeout, read_timeout, attempts)
+
+
+@functools.lru_cache(maxsize=32)
+def _client(
+    server: S3Server, connect_timeout: float, read_timeout: float, attempts: int
+) -> S3Client:
+    config = Config(
+        region_name=server.region,
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"max_attempts": attempts, "mode": "standard"},
+    )
+    # A session of its own: no AWS_* variables or ~/.aws profile of the machine leak in.
+    session = boto3.session.Session(
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        region_name=server.region,
+    )
+    return session.client("s3", endpoint_url=server.endpoint_url, config=config)
 
 
 def fresh_bucket(server: S3Server) -> str:
     """Create a bucket with a name no other test uses, and return the name."""
     name = f"filegate-test-{uuid.uuid4().hex[:16]}"
-    client = server.client()
-    try:
-        client.create_bucket(Bucket=name)
-    finally:
-        client.close()
+    server.client().create_bucket(Bucket=name)
     return name
 
 

@@ -9,6 +9,8 @@ with its endpoint, region, addressing style, timeouts and retries.
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -521,7 +523,30 @@ def make_client(
     *, endpoint_url: str, region: str, addressing_style: Literal["auto", "path", "virtual"]
 ) -> S3Client:
     """A boto3 S3 client with the standard credential chain (environment, profile, instance
-    role), bounded timeouts and retries, and a connection pool for the worker threads."""
+    role), bounded timeouts and retries, and a connection pool for the worker threads.
+
+    Clients are thread-safe and costly to build (a second of loading service models), so
+    one is kept per configuration and credential environment.
+    """
+    credentials = tuple(os.environ.get(name, "") for name in _CREDENTIAL_VARIABLES)
+    return _client(endpoint_url, region, addressing_style, credentials)
+
+
+_CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _client(
+    endpoint_url: str,
+    region: str,
+    addressing_style: Literal["auto", "path", "virtual"],
+    credentials: tuple[str, ...],
+) -> S3Client:
     config = Config(
         region_name=region or None,
         signature_version="s3v4",
