@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import boto3
@@ -18,7 +17,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.support.seaweed import S3Server, fresh_bucket, running_seaweedfs
+from tests.support.seaweed import S3Server, fresh_bucket
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -26,12 +25,6 @@ if TYPE_CHECKING:
 
 MIB = 1024 * 1024
 PART = 5 * MIB
-
-
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

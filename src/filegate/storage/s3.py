@@ -68,6 +68,29 @@ def _s3_errors(message: str, **extra: object) -> Iterator[None]:
         raise _fail(message, reason=type(exc).__name__, **extra) from None
 
 
+def _send_part(
+    client: S3Client,
+    bucket: str,
+    name: str,
+    *,
+    upload_id: str | None,
+    parts: list[CompletedPartTypeDef],
+    data: bytes,
+    extra: Mapping[str, object],
+) -> str:
+    """Upload ``data`` as the next part (starting the multipart upload if there is none yet)
+    and record it in ``parts``; returns the upload id."""
+    with _s3_errors("cannot write object", **extra):
+        if upload_id is None:
+            upload_id = client.create_multipart_upload(Bucket=bucket, Key=name)["UploadId"]
+        number = len(parts) + 1
+        answer = client.upload_part(
+            Bucket=bucket, Key=name, UploadId=upload_id, PartNumber=number, Body=data
+        )
+    parts.append({"ETag": answer["ETag"], "PartNumber": number})
+    return upload_id
+
+
 class S3Writer:
     """Streams one object into a multipart upload; ``commit`` completes it."""
 
@@ -91,19 +114,15 @@ class S3Writer:
             del self._buffer[:PART_SIZE]
 
     def _send_part(self, data: bytes) -> None:
-        with _s3_errors("cannot write object", **self._extra):
-            if self._upload_id is None:
-                created = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._name)
-                self._upload_id = created["UploadId"]
-            number = len(self._parts) + 1
-            answer = self._client.upload_part(
-                Bucket=self._bucket,
-                Key=self._name,
-                UploadId=self._upload_id,
-                PartNumber=number,
-                Body=data,
-            )
-        self._parts.append({"ETag": answer["ETag"], "PartNumber": number})
+        self._upload_id = _send_part(
+            self._client,
+            self._bucket,
+            self._name,
+            upload_id=self._upload_id,
+            parts=self._parts,
+            data=data,
+            extra=self._extra,
+        )
 
     def commit(self) -> None:
         if self._closed:
@@ -218,19 +237,15 @@ class S3Appender:
             self._tail_start += PART_SIZE
 
     def _send_part(self, data: bytes) -> None:
-        with _s3_errors("cannot write object", **self._extra):
-            if self._upload_id is None:
-                created = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._name)
-                self._upload_id = created["UploadId"]
-            number = len(self._parts) + 1
-            answer = self._client.upload_part(
-                Bucket=self._bucket,
-                Key=self._name,
-                UploadId=self._upload_id,
-                PartNumber=number,
-                Body=data,
-            )
-        self._parts.append({"ETag": answer["ETag"], "PartNumber": number})
+        self._upload_id = _send_part(
+            self._client,
+            self._bucket,
+            self._name,
+            upload_id=self._upload_id,
+            parts=self._parts,
+            data=data,
+            extra=self._extra,
+        )
 
     def sync(self) -> None:
         """The parts are in S3 already; the bytes after them become a tail object."""
