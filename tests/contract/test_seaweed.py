@@ -211,8 +211,11 @@ def test_an_unsigned_request_is_refused(s3_server: S3Server, bucket: str) -> Non
     anonymous = boto3.session.Session().client(
         "s3", endpoint_url=s3_server.endpoint_url, region_name=s3_server.region, config=config
     )
-    with pytest.raises(ClientError) as info:
-        anonymous.list_objects_v2(Bucket=bucket)
+    try:
+        with pytest.raises(ClientError) as info:
+            anonymous.list_objects_v2(Bucket=bucket)
+    finally:
+        anonymous.close()
     assert error_of(info) == (403, "AccessDenied")
 
 
