@@ -68,31 +68,10 @@ def _s3_errors(message: str, **extra: object) -> Iterator[None]:
         raise _fail(message, reason=type(exc).__name__, **extra) from None
 
 
-def _send_part(
-    client: S3Client,
-    bucket: str,
-    name: str,
-    *,
-    upload_id: str | None,
-    parts: list[CompletedPartTypeDef],
-    data: bytes,
-    extra: Mapping[str, object],
-) -> str:
-    """Upload ``data`` as the next part (starting the multipart upload if there is none yet)
-    and record it in ``parts``; returns the upload id."""
-    with _s3_errors("cannot write object", **extra):
-        if upload_id is None:
-            upload_id = client.create_multipart_upload(Bucket=bucket, Key=name)["UploadId"]
-        number = len(parts) + 1
-        answer = client.upload_part(
-            Bucket=bucket, Key=name, UploadId=upload_id, PartNumber=number, Body=data
-        )
-    parts.append({"ETag": answer["ETag"], "PartNumber": number})
-    return upload_id
-
-
-class S3Writer:
-    """Streams one object into a multipart upload; ``commit`` completes it."""
+class _PartStream:
+    """An object on its way into S3 as a multipart upload: bytes are buffered into parts of
+    ``PART_SIZE`` and sent as each fills (one part in memory); ``_finish`` completes the
+    upload with what is left as its last part, or PUTs an object smaller than a part whole."""
 
     def __init__(self, client: S3Client, bucket: str, name: str, area: Area, key: str) -> None:
         self._client = client
@@ -102,33 +81,34 @@ class S3Writer:
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[CompletedPartTypeDef] = []
-        self._closed = False
-        self._committed = False
 
-    def write(self, chunk: bytes) -> None:
-        if self._closed:
-            raise _fail("writer is already closed", **self._extra)
+    def _take(self, chunk: bytes) -> int:
+        """Buffer ``chunk``, sending every part that filled; how many were sent."""
         self._buffer += chunk
+        sent = 0
         while len(self._buffer) >= PART_SIZE:
             self._send_part(bytes(self._buffer[:PART_SIZE]))
             del self._buffer[:PART_SIZE]
+            sent += 1
+        return sent
 
     def _send_part(self, data: bytes) -> None:
-        self._upload_id = _send_part(
-            self._client,
-            self._bucket,
-            self._name,
-            upload_id=self._upload_id,
-            parts=self._parts,
-            data=data,
-            extra=self._extra,
-        )
+        with _s3_errors("cannot write object", **self._extra):
+            if self._upload_id is None:
+                created = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._name)
+                self._upload_id = created["UploadId"]
+            number = len(self._parts) + 1
+            answer = self._client.upload_part(
+                Bucket=self._bucket,
+                Key=self._name,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=data,
+            )
+        self._parts.append({"ETag": answer["ETag"], "PartNumber": number})
 
-    def commit(self) -> None:
-        if self._closed:
-            raise _fail("writer is already closed", **self._extra)
-        self._closed = True
-        with _s3_errors("cannot commit object", **self._extra):
+    def _finish(self, message: str) -> None:
+        with _s3_errors(message, **self._extra):
             if self._upload_id is None:
                 self._client.put_object(
                     Bucket=self._bucket, Key=self._name, Body=bytes(self._buffer)
@@ -142,8 +122,28 @@ class S3Writer:
                     UploadId=self._upload_id,
                     MultipartUpload={"Parts": self._parts},
                 )
-        self._committed = True
         self._buffer = bytearray()
+
+
+class S3Writer(_PartStream):
+    """Streams one object into a multipart upload; ``commit`` completes it."""
+
+    def __init__(self, client: S3Client, bucket: str, name: str, area: Area, key: str) -> None:
+        super().__init__(client, bucket, name, area, key)
+        self._closed = False
+        self._committed = False
+
+    def write(self, chunk: bytes) -> None:
+        if self._closed:
+            raise _fail("writer is already closed", **self._extra)
+        self._take(chunk)
+
+    def commit(self) -> None:
+        if self._closed:
+            raise _fail("writer is already closed", **self._extra)
+        self._closed = True
+        self._finish("cannot commit object")
+        self._committed = True
 
     def abort(self) -> None:
         """Drop the parts sent so far; nothing was visible under the key."""
@@ -157,7 +157,7 @@ class S3Writer:
             self._upload_id = None
 
 
-class S3Appender:
+class S3Appender(_PartStream):
     """Appends to an object through a multipart upload, as tusd's s3store does.
 
     Bytes are sent as parts of ``PART_SIZE`` as they come; ``sync`` stores what is left over
@@ -168,20 +168,17 @@ class S3Appender:
     """
 
     def __init__(self, storage: S3Storage, area: Area, key: str, offset: int) -> None:
+        super().__init__(storage.client, storage.bucket, storage.name(area, key), area, key)
         self._storage = storage
-        self._client = storage.client
-        self._bucket = storage.bucket
         self._area = area
         self._key = key
-        self._name = storage.name(area, key)
-        self._extra: dict[str, object] = {"area": str(area), "key": key}
         self._load(offset)
 
     def _load(self, offset: int) -> None:
         """The state that holds exactly the first ``offset`` bytes."""
         uploads = self._storage._multipart_uploads(self._area, self._key)
         self._upload_id = uploads[-1][0] if uploads else None
-        self._parts: list[CompletedPartTypeDef] = []
+        self._parts = []
         covered = 0
         if self._upload_id is not None:
             for number, size, etag in self._listed_parts():
@@ -229,23 +226,8 @@ class S3Appender:
         return f"{self._name}{TAIL_MARK}{start}-{end}"
 
     def write(self, chunk: bytes) -> None:
-        self._buffer += chunk
         self.offset += len(chunk)
-        while len(self._buffer) >= PART_SIZE:
-            self._send_part(bytes(self._buffer[:PART_SIZE]))
-            del self._buffer[:PART_SIZE]
-            self._tail_start += PART_SIZE
-
-    def _send_part(self, data: bytes) -> None:
-        self._upload_id = _send_part(
-            self._client,
-            self._bucket,
-            self._name,
-            upload_id=self._upload_id,
-            parts=self._parts,
-            data=data,
-            extra=self._extra,
-        )
+        self._tail_start += PART_SIZE * self._take(chunk)
 
     def sync(self) -> None:
         """The parts are in S3 already; the bytes after them become a tail object."""
@@ -276,21 +258,7 @@ class S3Appender:
     def complete(self) -> None:
         """Finish the multipart upload with the tail as its last part (or PUT a small object
         whole), then delete the tails and any older multipart uploads on the key."""
-        with _s3_errors("cannot finish object", **self._extra):
-            if self._upload_id is None:
-                self._client.put_object(
-                    Bucket=self._bucket, Key=self._name, Body=bytes(self._buffer)
-                )
-            else:
-                if self._buffer:
-                    self._send_part(bytes(self._buffer))
-                self._client.complete_multipart_upload(
-                    Bucket=self._bucket,
-                    Key=self._name,
-                    UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts},
-                )
-        self._buffer = bytearray()
+        self._finish("cannot finish object")
         for upload_id, _ in self._storage._multipart_uploads(self._area, self._key):
             with suppress(ClientError, BotoCoreError):
                 self._client.abort_multipart_upload(

@@ -8,6 +8,7 @@ webhook endpoints behind the verdicts. Every value is escaped; the page loads no
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -240,23 +241,35 @@ def _chart(traffic: list[dict[str, Any]]) -> str:
     )
 
 
+def _table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A table of cells already rendered (escaped) by the caller."""
+    header = "".join(f"<th>{escape(name)}</th>" for name in head)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><tr>{header}</tr>{body}</table>"
+
+
+def _code(text: str) -> str:
+    return f"<code>{escape(text)}</code>"
+
+
 def _given_up(jobs: list[dict[str, Any]]) -> str:
     if not jobs:
         return ""
-    rows = "".join(
-        f"<tr><td>{escape(job['job'])}</td><td><code>{escape(job.get('subject', ''))}</code>"
-        f"</td><td>{escape(job.get('error') or '')}</td>"
-        f"<td>{_log_link(job['log_query']) if 'log_query' in job else ''}</td></tr>"
+    rows = (
+        (
+            escape(job["job"]),
+            _code(job.get("subject", "")),
+            escape(job.get("error") or ""),
+            _log_link(job["log_query"]) if "log_query" in job else "",
+        )
         for job in jobs
     )
-    return (
-        "<section><h2>Jobs that gave up (24 h)</h2><table><tr><th>job</th><th>subject</th>"
-        f"<th>last error</th><th>logs</th></tr>{rows}</table></section>"
-    )
+    table = _table(("job", "subject", "last error", "logs"), rows)
+    return f"<section><h2>Jobs that gave up (24 h)</h2>{table}</section>"
 
 
 def _log_link(query: dict[str, str]) -> str:
-    text = f"<code>{escape(query['query'])}</code>"
+    text = _code(query["query"])
     url = query.get("url")
     if url and url.startswith(("https://", "http://")):
         return f'<a href="{escape(url)}" rel="noreferrer">{text}</a>'
@@ -266,37 +279,34 @@ def _log_link(query: dict[str, str]) -> str:
 def _endpoints(endpoints: list[dict[str, Any]]) -> str:
     if not endpoints:
         return ""
-    rows = "".join(
-        f"<tr><td>{escape(e['host'] or 'another tenant')}</td>"
-        f"<td><code>{escape(e.get('endpoint_id', ''))}</code></td>"
-        f"<td>{e['failing_events']}</td><td>{e['given_up']}</td>"
-        f"<td>{escape(e.get('last_error', ''))}</td></tr>"
+    rows = (
+        (
+            escape(e["host"] or "another tenant"),
+            _code(e.get("endpoint_id", "")),
+            str(e["failing_events"]),
+            str(e["given_up"]),
+            escape(e.get("last_error", "")),
+        )
         for e in endpoints
     )
-    return (
-        "<section><h2>Webhook endpoints failing (24 h)</h2><table><tr><th>host</th>"
-        "<th>endpoint</th><th>failing events</th><th>given up</th><th>last error</th></tr>"
-        f"{rows}</table></section>"
-    )
+    head = ("host", "endpoint", "failing events", "given up", "last error")
+    return f"<section><h2>Webhook endpoints failing (24 h)</h2>{_table(head, rows)}</section>"
 
 
 def _releases(releases: list[dict[str, Any]]) -> str:
-    rows = "".join(
-        f"<tr><td><code>{escape(r['release'])}</code></td><td>{_when(r['first_started_at'])}"
-        f"</td><td>{_when(r['last_seen_at'])}</td></tr>"
+    rows = (
+        (_code(r["release"]), _when(r["first_started_at"]), _when(r["last_seen_at"]))
         for r in reversed(releases)
     )
-    return f"<table><tr><th>release</th><th>first started</th><th>last seen</th></tr>{rows}</table>"
+    return _table(("release", "first started", "last seen"), rows)
 
 
 def _processes(processes: list[dict[str, Any]]) -> str:
-    rows = "".join(
-        f"<tr><td>{escape(p['role'])}</td><td><code>{escape(p['release'])}</code></td>"
-        f"<td>{escape(_process_name(p))}</td><td>{_when(p['started_at'])}</td></tr>"
+    rows = (
+        (escape(p["role"]), _code(p["release"]), escape(_process_name(p)), _when(p["started_at"]))
         for p in processes
     )
-    head = "<tr><th>role</th><th>release</th><th>process</th><th>started</th></tr>"
-    return f"<table>{head}{rows}</table>"
+    return _table(("role", "release", "process", "started"), rows)
 
 
 def _process_name(process: dict[str, Any]) -> str:
