@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 from filegate.domain import FileState, Verdict
@@ -35,3 +36,10 @@ def hog_memory(job: Job) -> Inspection:
 
 def explode(job: Job) -> Inspection:
     raise RuntimeError("parser bug")
+
+
+def stopped(job: Job) -> Inspection:
+    """What a shutdown looks like from the child: SIGTERM mid-job, from outside."""
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(3600)
+    raise AssertionError("unreachable")

@@ -9,7 +9,7 @@ import pytest
 
 from filegate.domain import FileState, InspectionPolicy
 from filegate.inspect.base import Job
-from filegate.inspect.sandbox import Sandbox, SandboxLimits
+from filegate.inspect.sandbox import InspectionInterrupted, Sandbox, SandboxLimits
 from tests.support.samples import png
 
 POLICY = InspectionPolicy(
@@ -48,6 +48,18 @@ def test_misbehaving_inspection_is_a_rejecting_finding(
         # The sandbox recovers: the next job gets a fresh child.
         sandbox.runner = "tests.support.hostile:behave"
         sandbox.close()
+        assert sandbox.run(job(tmp_path)).verdict.state is FileState.CLEAN
+    finally:
+        sandbox.close()
+
+
+def test_a_child_stopped_from_outside_is_no_verdict(tmp_path: Path) -> None:
+    """A worker shutting down mid-job (its child SIGTERMed) must not reject a clean file."""
+    sandbox = Sandbox(LIMITS, runner="tests.support.hostile:stopped")
+    try:
+        with pytest.raises(InspectionInterrupted, match="signal 15"):
+            sandbox.run(job(tmp_path))
+        sandbox.runner = "tests.support.hostile:behave"
         assert sandbox.run(job(tmp_path)).verdict.state is FileState.CLEAN
     finally:
         sandbox.close()

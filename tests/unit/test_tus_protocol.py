@@ -27,6 +27,7 @@ from filegate.db.models import UploadRow
 from filegate.domain import Area, new_id, utcnow
 from filegate.errors import FilegateError
 from filegate.inspect.sandbox import Sandbox
+from filegate.services import tus as uploads_service
 from filegate.services.keys import create_key
 from filegate.tus.headers import CHECKSUM_ALGORITHMS, EXTENSIONS
 from filegate.web.app import create_app
@@ -850,6 +851,33 @@ def test_completed_upload_becomes_a_clean_downloadable_file(api: Api) -> None:
     assert completed.headers["upload-offset"] == completed.headers["upload-length"]
     again = patch(api, upload_id, len(TEXT), b"x")
     assert again.status_code == 409
+
+
+def test_a_completion_cut_short_is_finished_by_the_next_head(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every byte durable, then the process died before the file existed: the next HEAD (on
+    any server) completes it, reading the sha256 back where the bytes could not be (S3)."""
+    real = uploads_service.complete
+    calls: list[int] = []
+
+    def cut_short(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the process died here")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(uploads_service, "complete", cut_short)
+    upload_id = id_of(create(api, len(TEXT)))
+    assert patch(api, upload_id, 0, TEXT).status_code == 500
+    assert api.client.get(f"/v1/files/{upload_id}", headers=api.auth()).status_code == 404
+    finished = head(api, upload_id)
+    assert finished.status_code == 200
+    assert finished.headers["upload-offset"] == str(len(TEXT))
+    record = api.client.get(f"/v1/files/{upload_id}", headers=api.auth()).json()
+    assert record["state"] == "quarantined"
+    assert record["sha256"] == hashlib.sha256(TEXT).hexdigest()
+    assert len(calls) == 2
 
 
 def test_concatenation(api: Api) -> None:

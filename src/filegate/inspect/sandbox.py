@@ -75,6 +75,17 @@ def _child(connection: Connection, memory_bytes: int, cpu_seconds: int, runner: 
         connection.send(result)
 
 
+class InspectionInterrupted(Exception):
+    """The child was stopped from outside (a shutdown, an operator), not by the file.
+
+    Not a verdict: the job fails without one and runs again, here or on another worker.
+    """
+
+
+# Signals that mean "stop", sent by a shutdown (systemd signals the whole control group, and
+# multiprocessing terminates daemonic children when the worker exits), never by a parser.
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+
 READY = "ready"
 # Importing the parsers and the Magika model takes about a second; a loaded machine, more.
 STARTUP_SECONDS = 60.0
@@ -140,9 +151,13 @@ class Sandbox:
         if process is not None:
             process.join(1)
         self._kill()
+        exitcode = process.exitcode if process is not None else None
         # SIGXCPU is how RLIMIT_CPU ends a runaway parser.
-        if process is not None and process.exitcode == -24:
+        if exitcode == -signal.SIGXCPU:
             return _failed("inspection_timeout", "inspection exceeded its CPU limit")
+        # A worker stopping mid-job must not leave a "rejected" behind for a clean file.
+        if exitcode is not None and exitcode < 0 and -exitcode in STOP_SIGNALS:
+            raise InspectionInterrupted(f"the inspector was stopped by signal {-exitcode}")
         return _failed("inspection_failed", "the inspector process died")
 
     def _kill(self) -> None:

@@ -302,4 +302,4 @@ def finish_received(
     """Complete an upload that has every byte but is not complete (a crash came between)."""
     assert upload.length is not None
     digest = rehash(storage, upload.id, upload.length)
-    return complete(db, storage, queue, upload, digest.hexdigest())
+    return complete(db, storage, queue, upload, None if digest is None else digest.hexdigest())
