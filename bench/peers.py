@@ -1,7 +1,8 @@
 """Install the peer servers into ``bench/.peers/`` (ignored by git), pinned, and only when needed.
 
-- ``bench/.peers/node``: ``@tus/server`` + ``@tus/file-store`` from the committed
-  ``bench/peers/package.json`` and ``package-lock.json`` (``npm ci``), plus ``tus_server.mjs``.
+- ``bench/.peers/node``: ``@tus/server`` with ``@tus/file-store`` and ``@tus/s3-store`` from
+  the committed ``bench/peers/package.json`` and ``package-lock.json`` (``npm ci``), plus
+  ``tus_server.mjs`` (on disk) and ``tus_s3_server.mjs`` (on S3).
 - ``bench/.peers/py``: a venv with ``tuspyserver`` and uvicorn, pinned in
   ``bench/peers/requirements.txt``.
 
@@ -24,7 +25,7 @@ PINNED_DIR = BENCH_DIR / "peers"
 PEERS_DIR = BENCH_DIR / ".peers"
 NODE_DIR = PEERS_DIR / "node"
 PY_DIR = PEERS_DIR / "py"
-NODE_FILES = ("package.json", "package-lock.json", "tus_server.mjs")
+NODE_FILES = ("package.json", "package-lock.json", "tus_server.mjs", "tus_s3_server.mjs")
 STAMP = ".installed"
 # A cold npm or pip install on a slow link; a stuck one fails instead of hanging the run.
 INSTALL_TIMEOUT = 900.0
@@ -39,6 +40,7 @@ class Peers:
     node: str
     python: Path
     tus_server_script: Path
+    tus_s3_server_script: Path
     tuspy_app_dir: Path
     versions: dict[str, str]
 
@@ -73,7 +75,7 @@ def _run(command: list[str], cwd: Path | None = None) -> None:
 
 
 def install_node(npm: str = "npm") -> None:
-    """``npm ci`` the pinned @tus/server and @tus/file-store into ``bench/.peers/node``."""
+    """``npm ci`` the pinned @tus/server and its stores into ``bench/.peers/node``."""
     sources = [PINNED_DIR / name for name in NODE_FILES]
     digest = _digest(sources)
     if _fresh(NODE_DIR, digest):
@@ -131,6 +133,8 @@ def install(node: str = "node", npm: str = "npm") -> Peers:
     versions = {
         "@tus/server": _node_version("@tus/server"),
         "@tus/file-store": _node_version("@tus/file-store"),
+        "@tus/s3-store": _node_version("@tus/s3-store"),
+        "@aws-sdk/client-s3": _node_version("@aws-sdk/client-s3"),
         "node": _node_runtime_version(node),
         "tuspyserver": _pinned_python_version("tuspyserver"),
         "uvicorn (tuspyserver)": _pinned_python_version("uvicorn"),
@@ -140,6 +144,7 @@ def install(node: str = "node", npm: str = "npm") -> Peers:
         node=node,
         python=PY_DIR / "bin" / "python",
         tus_server_script=NODE_DIR / "tus_server.mjs",
+        tus_s3_server_script=NODE_DIR / "tus_s3_server.mjs",
         tuspy_app_dir=PINNED_DIR,
         versions=versions,
     )

@@ -417,6 +417,63 @@ def test_deleting_an_upload_removes_every_piece(storage: Storage, small_parts: i
         assert storage._tails(U, key) == []
 
 
+@pytest.mark.parametrize(
+    ("sizes", "server_side"),
+    [
+        pytest.param((6 * MIB, 5 * MIB + 3, 100), True, id="parts-big-enough"),
+        pytest.param((6 * MIB, 0, 5 * MIB, 0), True, id="empty-parts-skipped"),
+        pytest.param((1024, 6 * MIB), False, id="a-small-part-first"),
+        pytest.param((0, 0), False, id="all-empty"),
+    ],
+)
+def test_concatenate_joins_sealed_uploads_in_order(
+    storage: Storage,
+    small_parts: int,
+    monkeypatch: pytest.MonkeyPatch,
+    sizes: tuple[int, ...],
+    server_side: bool,
+) -> None:
+    if isinstance(storage, S3Storage) and server_side:
+        # S3 copies parts server-side when every part but the last is big enough: no byte
+        # passes through this process.
+        def refuse(*_: object) -> None:
+            raise AssertionError("streamed through the process")
+
+        monkeypatch.setattr(s3, "concatenate_by_streaming", refuse)
+    parts = [os.urandom(size) for size in sizes]
+    keys = [new_id() for _ in parts]
+    for key, data in zip(keys, parts, strict=True):
+        append(storage, key, 0, data)
+        storage.seal(U, key, len(data))
+    joined = new_id()
+    storage.concatenate(U, keys, Q, joined)
+    assert get(storage, Q, joined) == b"".join(parts)
+    assert all(storage.exists(U, key) for key in keys)
+    if isinstance(storage, S3Storage):
+        assert storage._multipart_uploads(Q, joined) == []
+
+
+def test_an_unfinished_upload_is_listed_and_dated_until_deleted(
+    storage: Storage, small_parts: int
+) -> None:
+    """Reconciliation finds an upload nobody will finish by its key and age, sealed or not."""
+    before = time.time()
+    parts, tail_only, sealed = new_id(), new_id(), new_id()
+    append(storage, parts, 0, os.urandom(6 * MIB))  # a part and a tail
+    append(storage, tail_only, 0, b"just a tail")
+    append(storage, sealed, 0, b"sealed")
+    storage.seal(U, sealed, 6)
+    listed = list(storage.keys(U))
+    assert sorted(listed) == sorted([parts, tail_only, sealed])
+    for key in listed:
+        assert before - 5 <= storage.modified(U, key) <= time.time() + 5
+    for key in listed:
+        storage.delete(U, key)
+    assert list(storage.keys(U)) == []
+    with raises_storage_error():
+        storage.modified(U, parts)
+
+
 # --- local disk only ----------------------------------------------------------------------------
 
 

@@ -233,23 +233,16 @@ def ready_finals(db: Database, tenant: str) -> list[UploadRecord]:
 def assemble(
     db: Database, storage: Storage, queue: JobQueue, settings: Settings, final: UploadRecord
 ) -> FileRecord:
-    """Stream the partial uploads, in order, into one quarantined object: constant memory."""
+    """Join the partial uploads, in order, into one quarantined object: server-side where the
+    storage can (S3 part copies), else streamed in constant memory; then hash what was made."""
     policy = settings.profile(final.profile)
-    writer = storage.writer(Area.QUARANTINE, final.id)
+    size = sum(storage.size(Area.UPLOADS, part_id) for part_id in final.parts)
+    if size > policy.max_size:
+        raise too_large(policy.max_size)
+    storage.concatenate(Area.UPLOADS, final.parts, Area.QUARANTINE, final.id)
     digest = hashlib.sha256()
-    size = 0
-    try:
-        for part_id in final.parts:
-            for chunk in storage.read(Area.UPLOADS, part_id):
-                size += len(chunk)
-                if size > policy.max_size:
-                    raise too_large(policy.max_size)
-                digest.update(chunk)
-                writer.write(chunk)
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+    for chunk in storage.read(Area.QUARANTINE, final.id):
+        digest.update(chunk)
     return _register(db, storage, queue, final, size=size, sha256=digest.hexdigest())
 
 

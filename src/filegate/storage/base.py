@@ -6,7 +6,7 @@ id; user input never becomes part of a storage name.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from filegate.domain import Area, is_valid_id
@@ -67,6 +67,10 @@ class Storage(Protocol):
         """Make the first ``size`` appended bytes an ordinary object (readable, movable); a
         no-op when it is one already."""
 
+    def concatenate(self, source: Area, parts: Sequence[str], target: Area, key: str) -> None:
+        """One new object under ``key`` holding the parts' bytes in order; the parts stay.
+        Server-side where the backend can (S3's part copy), else streamed in constant memory."""
+
     def read(self, area: Area, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Yield the bytes ``[start, end)`` (``end`` None: to the end) in chunks."""
 
@@ -98,3 +102,18 @@ class Storage(Protocol):
 
     def cleanup_stale_temp(self, older_than_seconds: float) -> int:
         """Remove temp objects of writers that died (untouched for that long); how many."""
+
+
+def concatenate_by_streaming(
+    storage: Storage, source: Area, parts: Sequence[str], target: Area, key: str
+) -> None:
+    """``Storage.concatenate`` through this process: each part read and written in chunks."""
+    writer = storage.writer(target, key)
+    try:
+        for part in parts:
+            for chunk in storage.read(source, part):
+                writer.write(chunk)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise

@@ -11,14 +11,14 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
 from filegate.domain import Area, is_valid_id
 from filegate.errors import ErrorCode, FilegateError
-from filegate.storage.base import READ_CHUNK, check_key
+from filegate.storage.base import READ_CHUNK, check_key, concatenate_by_streaming
 
 # Coalesces the small chunks a multipart parser hands over into few write syscalls; chunks larger
 # than this bypass the buffer. Memory cost is per concurrent upload.
@@ -265,6 +265,9 @@ class LocalStorage:
             self.appender(area, key, 0).close()
         if self.size(area, key) != size:
             raise _fail("the object does not have the sealed size", size=size, area=str(area))
+
+    def concatenate(self, source: Area, parts: Sequence[str], target: Area, key: str) -> None:
+        concatenate_by_streaming(self, source, parts, target, key)
 
     def read(self, area: Area, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Stream ``[start, end)``, clipped to the object; a missing object fails here, eagerly."""

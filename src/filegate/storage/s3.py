@@ -13,9 +13,9 @@ import functools
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import boto3
 from botocore.config import Config
@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from filegate.domain import Area, is_valid_id
 from filegate.errors import ErrorCode, FilegateError
-from filegate.storage.base import READ_CHUNK, check_key
+from filegate.storage.base import READ_CHUNK, check_key, concatenate_by_streaming
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -34,6 +34,7 @@ else:
 
 # Parts of a writer's multipart upload. S3 wants at least 5 MiB for every part but the last;
 # each writer holds one part in memory.
+MIN_PART_SIZE = 5 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
 # copy_object copies up to 5 GiB in one request; beyond, a multipart copy.
 SINGLE_COPY_LIMIT = 5 * 1024**3
@@ -66,6 +67,15 @@ def _s3_errors(message: str, **extra: object) -> Iterator[None]:
         raise _fail(message, reason=_code(exc), **extra) from None
     except BotoCoreError as exc:
         raise _fail(message, reason=type(exc).__name__, **extra) from None
+
+
+class _Tail(NamedTuple):
+    """A tail object: bytes [start, end) of an appended object, stored under ``name``."""
+
+    start: int
+    end: int
+    name: str
+    written: float
 
 
 class _PartStream:
@@ -206,9 +216,9 @@ class S3Appender(_PartStream):
                 self._buffer += answer["Body"].read()
         self.offset = offset
         # Tails of other states: older syncs, or a sync a crash kept from being acknowledged.
-        for _, _, tail in self._storage._tails(self._area, self._key):
-            if tail != self._synced_tail:
-                self._delete_quietly(tail)
+        for tail in self._storage._tails(self._area, self._key):
+            if tail.name != self._synced_tail:
+                self._delete_quietly(tail.name)
 
     def _listed_parts(self) -> list[tuple[int, int, str]]:
         assert self._upload_id is not None
@@ -264,8 +274,8 @@ class S3Appender(_PartStream):
                 self._client.abort_multipart_upload(
                     Bucket=self._bucket, Key=self._name, UploadId=upload_id
                 )
-        for _, _, tail in self._storage._tails(self._area, self._key):
-            self._delete_quietly(tail)
+        for tail in self._storage._tails(self._area, self._key):
+            self._delete_quietly(tail.name)
 
 
 class S3Storage:
@@ -310,8 +320,8 @@ class S3Storage:
         appender = S3Appender(self, area, key, size)
         appender.complete()
 
-    def _tails(self, area: Area, key: str) -> list[tuple[int, int, str]]:
-        """(start, end, S3 key) of every tail object of an appended object."""
+    def _tails(self, area: Area, key: str) -> list[_Tail]:
+        """Every tail object of an appended object."""
         base = f"{self.name(area, key)}{TAIL_MARK}"
         tails = []
         with _s3_errors("cannot list an upload's pieces", area=str(area), key=key):
@@ -322,7 +332,8 @@ class S3Storage:
                 for item in page.get("Contents", []):
                     start, _, end = item["Key"][len(base) :].partition("-")
                     if start.isdigit() and end.isdigit():
-                        tails.append((int(start), int(end), item["Key"]))
+                        written = item["LastModified"].timestamp()
+                        tails.append(_Tail(int(start), int(end), item["Key"], written))
         return tails
 
     def _multipart_uploads(self, area: Area, key: str) -> list[tuple[str, float]]:
@@ -373,35 +384,49 @@ class S3Storage:
             if exc.extra.get("missing") and self.exists(target, key):
                 return  # an earlier move already succeeded
             raise
-        origin = {"Bucket": self._bucket, "Key": self.name(source, key)}
+        origin = self.name(source, key)
         destination = self.name(target, key)
         with _s3_errors(f"cannot move object from {source} to {target}", key=key):
             if size <= SINGLE_COPY_LIMIT:
                 self._client.copy_object(
-                    CopySource=origin,  # type: ignore[arg-type]
+                    CopySource={"Bucket": self._bucket, "Key": origin},
                     Bucket=self._bucket,
                     Key=destination,
                 )
             else:
-                self._copy_in_parts(origin, destination, size)
-            self._client.delete_object(Bucket=self._bucket, Key=origin["Key"])
+                self._copy_parts(destination, [(origin, size)])
+            self._client.delete_object(Bucket=self._bucket, Key=origin)
 
-    def _copy_in_parts(self, origin: dict[str, str], destination: str, size: int) -> None:
+    def concatenate(self, source: Area, parts: Sequence[str], target: Area, key: str) -> None:
+        """A multipart upload whose parts are server-side copies of the sources, when S3 allows
+        it (every source but the last at least ``MIN_PART_SIZE``); else streamed through."""
+        sources = [(self.name(source, part), self.size(source, part)) for part in parts]
+        sources = [(name, size) for name, size in sources if size]
+        if not sources or any(size < MIN_PART_SIZE for _, size in sources[:-1]):
+            concatenate_by_streaming(self, source, parts, target, key)
+            return
+        with _s3_errors(f"cannot concatenate into {target}", key=key):
+            self._copy_parts(self.name(target, key), sources)
+
+    def _copy_parts(self, destination: str, sources: Sequence[tuple[str, int]]) -> None:
+        """Complete ``destination`` from server-side copies of (S3 key, size), in order; each
+        source larger than a copy part is taken in ranges."""
         created = self._client.create_multipart_upload(Bucket=self._bucket, Key=destination)
         upload_id = created["UploadId"]
         parts: list[CompletedPartTypeDef] = []
         try:
-            for number, start in enumerate(range(0, size, COPY_PART_SIZE), start=1):
-                stop = min(start + COPY_PART_SIZE, size) - 1
-                answer = self._client.upload_part_copy(
-                    Bucket=self._bucket,
-                    Key=destination,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    CopySource=origin,  # type: ignore[arg-type]
-                    CopySourceRange=f"bytes={start}-{stop}",
-                )
-                parts.append({"ETag": answer["CopyPartResult"]["ETag"], "PartNumber": number})
+            for origin, size in sources:
+                for start, stop in _copy_ranges(size):
+                    number = len(parts) + 1
+                    answer = self._client.upload_part_copy(
+                        Bucket=self._bucket,
+                        Key=destination,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        CopySource={"Bucket": self._bucket, "Key": origin},
+                        CopySourceRange=f"bytes={start}-{stop - 1}",
+                    )
+                    parts.append({"ETag": answer["CopyPartResult"]["ETag"], "PartNumber": number})
             self._client.complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=destination,
@@ -426,24 +451,54 @@ class S3Storage:
                 self._client.abort_multipart_upload(
                     Bucket=self._bucket, Key=self.name(area, key), UploadId=upload_id
                 )
-        for _, _, tail in self._tails(area, key):
+        for tail in self._tails(area, key):
             with _s3_errors("cannot delete an upload's piece", area=str(area), key=key):
-                self._client.delete_object(Bucket=self._bucket, Key=tail)
+                self._client.delete_object(Bucket=self._bucket, Key=tail.name)
 
     def keys(self, area: Area) -> Iterator[str]:
+        """Committed objects; in the uploads area also the unfinished ones (an open multipart
+        upload, tails), so reconciliation finds the pieces of an upload nobody will finish."""
         base = f"{self._prefix}{area.value}/"
-        pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self._bucket, Prefix=base
-        )
+        committed: set[str] = set()
+        unfinished: set[str] = set()
         with _s3_errors(f"cannot list {area}", area=str(area)):
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self._bucket, Prefix=base
+            )
             for page in pages:
                 for item in page.get("Contents", []):
-                    key = item["Key"][len(base) :]
-                    if is_valid_id(key):
+                    key, mark, _ = item["Key"][len(base) :].partition(TAIL_MARK)
+                    if not is_valid_id(key):
+                        continue
+                    if not mark:
+                        committed.add(key)
                         yield key
+                    elif area is Area.UPLOADS:
+                        unfinished.add(key)
+            if area is Area.UPLOADS:
+                uploads = self._client.get_paginator("list_multipart_uploads").paginate(
+                    Bucket=self._bucket, Prefix=base
+                )
+                for listing in uploads:
+                    for upload in listing.get("Uploads", []):
+                        key = upload["Key"][len(base) :]
+                        if is_valid_id(key):
+                            unfinished.add(key)
+        # An upload both sealed and unfinished (a crash mid-seal) was listed once already.
+        yield from sorted(unfinished - committed)
 
     def modified(self, area: Area, key: str) -> float:
-        return float(self._head(area, key)["LastModified"].timestamp())
+        """When the object was written; for an unfinished upload, its newest piece."""
+        try:
+            return float(self._head(area, key)["LastModified"].timestamp())
+        except FilegateError as exc:
+            if not (exc.extra.get("missing") and area is Area.UPLOADS):
+                raise
+            times = [initiated for _, initiated in self._multipart_uploads(area, key)]
+            times += [tail.written for tail in self._tails(area, key)]
+            if not times:
+                raise
+            return max(times)
 
     def local_path(self, area: Area, key: str) -> str | None:
         check_key(key)
@@ -492,6 +547,15 @@ class S3Storage:
             raise _fail(
                 f"cannot read object from {area}", reason=type(exc).__name__, area=str(area)
             ) from None
+
+
+def _copy_ranges(size: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges of ``COPY_PART_SIZE`` covering ``size`` bytes; a remainder below
+    S3's minimum part size joins the range before it."""
+    starts = list(range(0, size, COPY_PART_SIZE))
+    if len(starts) > 1 and size - starts[-1] < MIN_PART_SIZE:
+        starts.pop()
+    return list(zip(starts, [*starts[1:], size], strict=True))
 
 
 def _stream(body: Any, area: Area, extra: Mapping[str, object]) -> Iterator[bytes]:
