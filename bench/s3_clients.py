@@ -276,18 +276,6 @@ def obstore_python(explicit: Path | None) -> Path:
     return python
 
 
-def weed_pid() -> int:
-    """The pid of the ``weed`` this process started (the fixture does not expose it)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)
-        except OSError:
-            continue
-        if fields[0].endswith("(weed") and int(fields[1].split()[1]) == os.getpid():
-            return int(stat.parent.name)
-    raise RuntimeError("no weed child process")
-
-
 def process_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -386,6 +374,8 @@ def one_client(
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     # Here, not at the top: the obstore worker imports this module in a venv without boto3.
     from tests.support.seaweed import running_seaweedfs  # noqa: PLC0415
+
+    from bench.s3 import weed_pid  # noqa: PLC0415
 
     clients = CLIENTS if args.lean else ("boto3", "obstore")
     pythons = {

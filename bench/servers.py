@@ -1,9 +1,10 @@
 """Each benchmarked server as a child process on a free loopback port with its own temp data dir.
 
-A server also knows where its stored bytes are, so results are verified outside the timing, and
-reads its own CPU seconds and peak RSS from /proc. Every server here is one process (node and
-uvicorn are started directly, never through npm, a shell or a reloader); children, if any ever
-appear, are found through /proc and counted too.
+A server also knows where its stored bytes are (a file in its data dir, or an object in its
+bucket on the run's SeaweedFS), so results are verified outside the timing, and reads its own
+CPU seconds and peak RSS from /proc. Every server here is one process (node and uvicorn are
+started directly, never through npm, a shell or a reloader); children, if any ever appear, are
+found through /proc and counted too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -27,6 +28,7 @@ from typing import IO, Any
 import httpx2 as httpx
 
 from bench.peers import Peers
+from bench.s3 import Bucket, S3Service, with_credentials
 from filegate.config import builtin_profiles
 
 HOST = "127.0.0.1"
@@ -115,11 +117,13 @@ def reset_peak_rss(pid: int) -> None:
 
 @dataclass(frozen=True)
 class Usage:
-    """A server's CPU seconds so far and its peak RSS (MB, 10^6 bytes) since the last reset."""
+    """A server's CPU seconds so far and its peak RSS (MB, 10^6 bytes) since the last reset;
+    for a server on S3, also the S3 server's CPU seconds so far (it works for the server)."""
 
     cpu_s: float
     peak_rss_mb: float
     processes: int
+    s3_cpu_s: float | None = None
 
 
 def usage(pid: int) -> Usage:
@@ -169,6 +173,14 @@ class BenchServer:
 
     def stored_file(self, upload_id: str) -> Path:
         return self.data_dir / upload_id
+
+    def stored_size(self, upload_id: str) -> int | None:
+        """The stored upload's size; None when nothing is stored under its id."""
+        path = self.stored_file(upload_id)
+        return path.stat().st_size if path.is_file() else None
+
+    def stored_sha256(self, upload_id: str) -> str:
+        return sha256_file(self.stored_file(upload_id))
 
     @property
     def headers(self) -> dict[str, str]:
@@ -245,11 +257,14 @@ class BenchServer:
 
     def verify(self, upload_ids: Iterable[str], sha256: str, size: int) -> None:
         """Every upload stored exactly the bytes sent (by sha256); raises otherwise."""
+        self.verify_stored(upload_ids, sha256, size)
+
+    def verify_stored(self, upload_ids: Iterable[str], sha256: str, size: int) -> None:
+        """The stored bytes themselves, read back and hashed."""
         for upload_id in upload_ids:
-            path = self.stored_file(upload_id)
-            if not path.is_file() or path.stat().st_size != size:
+            if self.stored_size(upload_id) != size:
                 raise ServerError(f"{self.name}: {upload_id} is missing or has the wrong size")
-            if sha256_file(path) != sha256:
+            if self.stored_sha256(upload_id) != sha256:
                 raise ServerError(f"{self.name}: {upload_id} does not hash to what was sent")
 
     def settle(self, timeout: float = 120.0) -> None:
@@ -491,18 +506,121 @@ class RawServer(BenchServer):
         return dict(os.environ) | {"PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
 
 
+# The bucket holding filegate's objects: storage_url = s3://<bucket>/<FILEGATE_S3_PREFIX>.
+FILEGATE_S3_PREFIX = "bench"
+
+
+class S3Stored(BenchServer):
+    """A server whose uploads land in a bucket of its own: hashed from there, and the bucket
+    removed when the server stops for good."""
+
+    bucket: Bucket
+
+    def object_key(self, upload_id: str) -> str:
+        raise NotImplementedError
+
+    def stored_size(self, upload_id: str) -> int | None:
+        return self.bucket.size(self.object_key(upload_id))
+
+    def stored_sha256(self, upload_id: str) -> str:
+        return self.bucket.sha256(self.object_key(upload_id))
+
+    def usage(self) -> Usage:
+        return replace(super().usage(), s3_cpu_s=cpu_seconds(self.bucket.service.pid))
+
+    def stop(self, keep_root: bool = False) -> None:
+        super().stop(keep_root)
+        if not keep_root:
+            self.bucket.remove()
+
+
+class FilegateS3Server(S3Stored, FilegateServer):
+    """filegate as above, its storage a bucket on the run's SeaweedFS, configured as
+    docs/configuration.md says (``storage_url``, ``s3_*``; credentials from the environment)."""
+
+    name = "filegate-s3"
+
+    def __init__(self, bucket: Bucket) -> None:
+        self.bucket = bucket
+        super().__init__()
+
+    def environment(self) -> dict[str, str]:
+        s3 = self.bucket.service.server
+        return with_credentials(super().environment(), s3) | {
+            "FILEGATE_STORAGE_URL": f"s3://{self.bucket.name}/{FILEGATE_S3_PREFIX}",
+            "FILEGATE_S3_ENDPOINT_URL": s3.endpoint_url,
+            "FILEGATE_S3_REGION": s3.region,
+            "FILEGATE_S3_ADDRESSING_STYLE": "path",
+        }
+
+    def object_key(self, upload_id: str) -> str:
+        # Verified after ``settle``, so after its verdict: a clean file is in the clean area.
+        return f"{FILEGATE_S3_PREFIX}/clean/{upload_id}"
+
+    def verify(self, upload_ids: Iterable[str], sha256: str, size: int) -> None:
+        """The API's record (its in-stream sha256), then the object read back from the bucket."""
+        ids = list(upload_ids)
+        super().verify(ids, sha256, size)
+        self.verify_stored(ids, sha256, size)
+
+
+class TusNodeS3Server(S3Stored, TusNodeServer):
+    """``@tus/server`` with ``@tus/s3-store`` (``tus_s3_server.mjs``): an upload is the object
+    named by its id, beside ``<id>.info`` (and ``<id>.part`` while a part is unfinished)."""
+
+    name = "tus-node-s3"
+
+    def __init__(self, peers: Peers, bucket: Bucket) -> None:
+        self.bucket = bucket
+        super().__init__(peers)
+
+    def command(self) -> list[str]:
+        return [self.peers.node, str(self.peers.tus_s3_server_script), str(self.port)]
+
+    def environment(self) -> dict[str, str]:
+        s3 = self.bucket.service.server
+        return with_credentials(super().environment(), s3) | {
+            "AWS_BUCKET": self.bucket.name,
+            "AWS_REGION": s3.region,
+            "AWS_ENDPOINT_URL": s3.endpoint_url,
+            # @tus/s3-store buffers each part in a temp file: in this server's dir, gone with it.
+            "TMPDIR": str(self.data_dir),
+        }
+
+    def object_key(self, upload_id: str) -> str:
+        return upload_id
+
+    def discard(self, upload_ids: Iterable[str]) -> None:
+        ids = set(upload_ids)
+        self.bucket.delete(k for k in self.bucket.object_keys() if k.split(".", 1)[0] in ids)
+
+
 SERVER_NAMES = ("filegate", "tus-node", "tuspyserver", "raw")
+# On S3, selected with ``--s3`` (or by name): they need the run's SeaweedFS.
+S3_SERVER_NAMES = ("filegate-s3", "tus-node-s3")
+ALL_SERVER_NAMES = (*SERVER_NAMES, *S3_SERVER_NAMES)
 
 
-def make_server(name: str, peers: Peers | None) -> BenchServer:
+def make_server(name: str, peers: Peers | None, s3: S3Service | None = None) -> BenchServer:
+    """A server, not yet started; one on S3 gets a fresh bucket on ``s3``."""
     if name == "filegate":
         return FilegateServer()
     if name == "raw":
         return RawServer()
+    if name == "filegate-s3":
+        return FilegateS3Server(_bucket(name, s3))
     if peers is None:
         raise ServerError(f"{name} needs the peers installed (bench/peers.py)")
     if name == "tus-node":
         return TusNodeServer(peers)
     if name == "tuspyserver":
         return TuspyServer(peers)
-    raise ServerError(f"unknown server {name!r}; known: {', '.join(SERVER_NAMES)}")
+    if name == "tus-node-s3":
+        return TusNodeS3Server(peers, _bucket(name, s3))
+    raise ServerError(f"unknown server {name!r}; known: {', '.join(ALL_SERVER_NAMES)}")
+
+
+def _bucket(name: str, s3: S3Service | None) -> Bucket:
+    if s3 is None:
+        raise ServerError(f"{name} needs the run's S3 server (bench/s3.py)")
+    return Bucket.create(s3)

@@ -331,6 +331,11 @@ class Settings(_FileAndEnv):
     s3_region: str = ""
     # path (bucket in the path, what most self-hosted services need), virtual, or auto.
     s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    # Downloads of clean files at least download_redirect_min_size big answer 302 to a
+    # presigned S3 URL (valid 5 minutes), so the bytes skip the API process. S3 only; the
+    # endpoint must be reachable by the clients.
+    download_redirect: bool = False
+    download_redirect_min_size: ByteSize = ByteSize(8 * 1024 * 1024)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     public_url: str = ""
@@ -451,6 +456,7 @@ class _Outline(_FileAndEnv):
     scanner_required: Any = False
     queue_url: Any = ""
     storage_url: Any = ""
+    download_redirect: Any = False
 
 
 # pydantic-settings builds sources from the class, so the chosen file travels through here;
@@ -550,8 +556,7 @@ def semantic_problems(outline: _Outline, source: Path | None) -> list[ConfigProb
                 _location(source, "clamd_url"), "use unix:///path/to/clamd.sock or tcp://host:port"
             )
         )
-    required = str(outline.scanner_required).strip().lower() in ("1", "true", "yes", "on")
-    if required and not clamd:
+    if _truthy(outline.scanner_required) and not clamd:
         problems.append(
             ConfigProblem(
                 _location(source, "scanner_required"), "a required scanner needs clamd_url"
@@ -573,6 +578,13 @@ def semantic_problems(outline: _Outline, source: Path | None) -> list[ConfigProb
                 "letters, digits, dots and hyphens)",
             )
         )
+    if _truthy(outline.download_redirect) and not storage:
+        problems.append(
+            ConfigProblem(
+                _location(source, "download_redirect"),
+                "download redirects need S3 storage (storage_url); local disk has no URLs",
+            )
+        )
     queue = outline.queue_url
     if queue and not str(queue).startswith(("sqlite:///", "redis://", "rediss://")):
         problems.append(
@@ -582,6 +594,11 @@ def semantic_problems(outline: _Outline, source: Path | None) -> list[ConfigProb
             )
         )
     return problems
+
+
+def _truthy(value: Any) -> bool:
+    """A loosely read boolean, as pydantic reads one (true, 1, yes, on)."""
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 def _file_problems(path: Path | None) -> list[ConfigProblem]:

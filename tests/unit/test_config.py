@@ -279,6 +279,11 @@ def test_s3_storage_is_a_url_and_its_credentials_stay_out_of_the_file(workdir: P
     assert "credentials do not belong in the config file" in found
     assert "wJalr" not in "\n".join(lines)  # the secret itself is never echoed
 
+    write(workdir / "filegate.toml", "download_redirect = true\n")
+    code, lines = check_config()
+    assert code == 1
+    assert "need S3 storage" in problem_at(lines, "filegate.toml: download_redirect")
+
 
 def test_check_services_writes_to_the_bucket_it_names(
     workdir: Path, s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch

@@ -94,6 +94,12 @@ class Storage(Protocol):
         Reconciliation leaves young objects alone: one may be between its commit and its row.
         """
 
+    def download_url(
+        self, area: Area, key: str, *, content_type: str, content_disposition: str
+    ) -> str | None:
+        """A short-lived URL a client can fetch the object from directly, answered with these
+        headers; None when the backend has no such thing (local disk)."""
+
     def local_path(self, area: Area, key: str) -> str | None:
         """A filesystem path for inspectors, or None when the backend has none."""
 

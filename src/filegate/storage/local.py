@@ -326,6 +326,12 @@ class LocalStorage:
         except (FileNotFoundError, NotADirectoryError):
             raise _not_found(area, key) from None
 
+    def download_url(
+        self, area: Area, key: str, *, content_type: str, content_disposition: str
+    ) -> str | None:
+        check_key(key)
+        return None
+
     def local_path(self, area: Area, key: str) -> str | None:
         path = self._object_path(area, key)
         return str(path) if _regular_file_size(path) is not None else None

@@ -40,6 +40,9 @@ PART_SIZE = 8 * 1024 * 1024
 SINGLE_COPY_LIMIT = 5 * 1024**3
 COPY_PART_SIZE = 512 * 1024 * 1024
 PROBE_PREFIX = ".probe/"
+# A download redirect's URL: long enough for a client to follow it, short enough that a
+# leaked one is soon useless (S3 checks it when the request starts, not while it streams).
+PRESIGNED_SECONDS = 300
 # An appended object's tail pieces: <name>.tail-<start>-<end> (never a file id, so never listed
 # by ``keys``).
 TAIL_MARK = ".tail-"
@@ -499,6 +502,24 @@ class S3Storage:
             if not times:
                 raise
             return max(times)
+
+    def download_url(
+        self, area: Area, key: str, *, content_type: str, content_disposition: str
+    ) -> str | None:
+        """A presigned GET, valid ``PRESIGNED_SECONDS``, with S3 told to answer with our
+        Content-Type, Content-Disposition and Cache-Control (its response-* parameters)."""
+        with _s3_errors(f"cannot sign a download from {area}", area=str(area), key=key):
+            return self._client.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self._bucket,
+                    "Key": self.name(area, key),
+                    "ResponseContentType": content_type,
+                    "ResponseContentDisposition": content_disposition,
+                    "ResponseCacheControl": "private, no-store",
+                },
+                ExpiresIn=PRESIGNED_SECONDS,
+            )
 
     def local_path(self, area: Area, key: str) -> str | None:
         check_key(key)

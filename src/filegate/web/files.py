@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from filegate.domain import FileRecord, FileState, Scope
+from filegate.config import Settings
+from filegate.domain import Area, FileRecord, FileState, Scope
 from filegate.services import files
 from filegate.web.deps import Reader, RuntimeDep, Uploader
 from filegate.web.headers import byte_range, content_disposition
@@ -80,6 +81,20 @@ async def get_content(
     if_range = request.headers.get("if-range")
     if if_range is None or if_range == headers["ETag"]:
         wanted = byte_range(request.headers.get("range"), record.size)
+    if _redirects(runtime.settings, request, record):
+        url = await run_in_threadpool(
+            runtime.storage.download_url,
+            Area.CLEAN,
+            record.id,
+            content_type=record.detected_type or FALLBACK_TYPE,
+            content_disposition=headers["Content-Disposition"],
+        )
+        if url is not None:
+            # The URL is a bearer credential for a few minutes: nobody may cache the answer.
+            return Response(
+                status_code=302,
+                headers={**SAFE_HEADERS, "Cache-Control": "no-store", "Location": url},
+            )
     start, end = wanted or (0, record.size)
     headers["Content-Length"] = str(end - start)
     status = 200
@@ -106,6 +121,15 @@ def _content_headers(record: FileRecord) -> dict[str, str]:
         "Accept-Ranges": "bytes",
         "Content-Disposition": content_disposition(record.display_name),
     }
+
+
+def _redirects(settings: Settings, request: Request, record: FileRecord) -> bool:
+    """Large GETs go to the storage's presigned URL when the operator asked for it."""
+    return (
+        settings.download_redirect
+        and request.method == "GET"
+        and record.size >= settings.download_redirect_min_size
+    )
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
