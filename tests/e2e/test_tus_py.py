@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-import pytest
 from tusclient import client as tus
 
 from tests.e2e.live import (
@@ -19,7 +18,6 @@ from tests.e2e.live import (
     tus_offset,
     upload_id_of,
 )
-from tests.support.seaweed import S3Server, s3_settings
 
 CHUNK = 256 * 1024
 SIZE = 3 * MIB + 12345  # not a whole number of chunks: the last PATCH is short
@@ -90,47 +88,3 @@ def test_tuspy_with_upload_checksum_completes(live: LiveServer, tmp_path: Path) 
     assert uploader.request.status_code == 204
     with live.client(key) as client:
         assert clean_sha256(client, upload_id_of(uploader.url)) == sha256
-
-
-S3_SIZE = 19 * MIB + 4321  # several 8 MiB parts and a tail
-S3_CHUNK = 3 * MIB  # PATCHes that end inside parts, so tails carry over between requests
-
-
-def test_tuspy_on_s3_across_parts_resumed_on_another_server(
-    tmp_path: Path, s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The bytes live in SeaweedFS: parts and tails, a resume from a second API process, the
-    sha256 read back from the sealed object, and nothing left of the upload but the file."""
-    settings = s3_settings(s3_server, s3_bucket, monkeypatch)
-    env = {f"FILEGATE_{name.upper()}": value for name, value in settings.items()}
-    database = f"sqlite:///{tmp_path / 'filegate.db'}"
-    payload = TextPayload(S3_SIZE)
-    path = payload.write_to(tmp_path / "big-notes.txt")
-    with LiveServer(tmp_path, database, env, name="a") as first:
-        key = first.create_key("tenant-a")
-        with path.open("rb") as stream:
-            uploader = tus_client(first, key).uploader(
-                file_stream=stream, chunk_size=S3_CHUNK, metadata={"filename": "notes.txt"}
-            )
-            for _ in range(4):
-                uploader.upload_chunk()
-            url = uploader.url
-        with first.sibling("b") as second, second.client(key) as http, path.open("rb") as stream:
-            resumed_url = url.replace(first.base_url, second.base_url)
-            assert tus_offset(http, resumed_url) == 4 * S3_CHUNK
-            rest = tus_client(second, key).uploader(
-                file_stream=stream, chunk_size=S3_CHUNK, url=resumed_url
-            )
-            rest.upload()
-            file_id = upload_id_of(resumed_url)
-            assert clean_sha256(http, file_id) == payload.sha256()
-            assert http.get(f"/v1/files/{file_id}").json()["sha256"] == payload.sha256()
-    prefix = settings["storage_url"].removeprefix(f"s3://{s3_bucket}/")
-    client = s3_server.client()
-    names = [
-        item["Key"]
-        for item in client.list_objects_v2(Bucket=s3_bucket, Prefix=prefix).get("Contents", [])
-    ]
-    assert names == [f"{prefix}/clean/{file_id}"]
-    uploads = client.list_multipart_uploads(Bucket=s3_bucket, Prefix=prefix).get("Uploads", [])
-    assert uploads == []

@@ -9,7 +9,6 @@ worker takes over, and the file ends clean exactly once (one row, one stored obj
 from __future__ import annotations
 
 import io
-import random
 import signal
 import time
 import uuid
@@ -28,6 +27,7 @@ from filegate.db.repository import Files, Jobs
 from filegate.domain import FileState, JobKind, JobState, utcnow
 from tests.e2e.live import LiveServer, WorkerProcess, inspected, wait_for
 from tests.support.receiver import Receiver, webhook_receiver
+from tests.support.samples import noisy_png
 from tests.support.services import forget_redis_keys
 
 LEASE_SECONDS = 3.0
@@ -79,15 +79,6 @@ def server(tmp_path: Path, deployment: dict[str, str], hooks: Receiver) -> Itera
         added = live.run_cli("webhooks", "add", "--tenant", "demo", "--url", hooks.url)
         hooks.secret = added.stdout.splitlines()[-1]
         yield live
-
-
-def noisy_png(side: int) -> bytes:
-    """A PNG that does not compress: decoding and re-encoding it takes the sandbox a while."""
-    rng = random.Random(side)
-    image = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
-    out = io.BytesIO()
-    image.save(out, format="PNG", compress_level=1)
-    return out.getvalue()
 
 
 def small_png() -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import random
 import struct
 import zlib
 
@@ -21,6 +23,18 @@ def png(width: int = 1, height: int = 1) -> bytes:
         + _chunk(b"IDAT", zlib.compress(rows))
         + _chunk(b"IEND", b"")
     )
+
+
+def noisy_png(side: int) -> bytes:
+    """A PNG that does not compress: decoding and re-encoding it takes the sandbox seconds,
+    long enough to kill a worker mid-inspection."""
+    from PIL import Image
+
+    rng = random.Random(side)
+    image = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
 
 
 HTML = b"<!DOCTYPE html><html><head><script>alert(document.cookie)</script></head></html>\n"
