@@ -1,4 +1,4 @@
-"""Commands that run filegate: serve, worker, migrate, check-config."""
+"""Commands that run filegate: serve, worker, migrate, check-config, verify."""
 
 from __future__ import annotations
 
@@ -139,6 +139,46 @@ def check_config(
     if problems:
         raise typer.Exit(1)
     typer.echo("configuration is valid")
+
+
+@app.command()
+def verify(
+    max_signature_age_days: Annotated[
+        float,
+        typer.Option(metavar="DAYS", help="Fail when clamd's signatures are older than this."),
+    ] = 3.0,
+    allow_local_signatures: Annotated[
+        bool,
+        typer.Option(
+            "--allow-local-signatures",
+            help="Accept a clamd with local signatures only (a test stack without freshclam).",
+        ),
+    ] = False,
+) -> None:
+    """Check this configuration against the services it names, as a multi-process deployment
+    needs them: PostgreSQL at the newest migration, Redis, a required and current clamd, a
+    bucket writable with the credentials and closed without, public_url answering through
+    the proxy, no example secrets. One line per check; exit 1 on any failure.
+
+    Example: filegate --config deploy/filegate.staging.toml verify
+    """
+    from filegate.services.verify import Limits
+    from filegate.services.verify import verify as run_checks
+
+    try:
+        settings = load_settings(state.config)
+        problems = [str(p) for p in action_code_problems_of(settings)]
+    except FilegateError as exc:
+        problems = [str(p) for p in exc.extra.get("problems", [exc.message])]  # type: ignore[attr-defined]
+    typer.echo(f"{'FAIL' if problems else 'ok  '} config: " + ("; ".join(problems) or "valid"))
+    if problems:
+        raise typer.Exit(1)
+    limits = Limits(max_signature_age_days, allow_local_signatures)
+    findings = run_checks(settings, make_storage, limits)
+    for finding in findings:
+        typer.echo(str(finding))
+    if not all(f.ok for f in findings):
+        raise typer.Exit(1)
 
 
 def service_problems(settings: Settings) -> list[object]:

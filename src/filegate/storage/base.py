@@ -106,6 +106,10 @@ class Storage(Protocol):
     def check(self) -> None:
         """Raise ``storage_error`` if the backend cannot be used right now (readiness)."""
 
+    def public_access(self) -> list[str]:
+        """What anyone without credentials can do with the stored objects (``read objects``,
+        ...): empty, as it must be, for a backend nothing serves directly."""
+
     def cleanup_stale_temp(self, older_than_seconds: float) -> int:
         """Remove temp objects of writers that died (untouched for that long); how many."""
 

@@ -343,6 +343,9 @@ class LocalStorage:
                     raise _fail(f"{area} storage directory is missing", area=str(area))
                 _probe(self._tmp_dir(area))
 
+    def public_access(self) -> list[str]:
+        return []  # only filegate reads these files; their modes are private (0600)
+
     def cleanup_stale_temp(self, older_than_seconds: float) -> int:
         """Remove temp files untouched for longer than that; pick more than the upload timeout."""
         cutoff = time.time() - older_than_seconds

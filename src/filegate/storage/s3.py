@@ -13,11 +13,12 @@ import functools
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import boto3
+from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -531,6 +532,43 @@ class S3Storage:
         with _s3_errors("the S3 bucket is not writable"):
             self._client.put_object(Bucket=self._bucket, Key=probe, Body=b"probe")
             self._client.delete_object(Bucket=self._bucket, Key=probe)
+
+    def public_access(self) -> list[str]:
+        """What a client without credentials can do here: ``list the bucket``, ``read
+        objects``; empty when S3 refuses both, as it must for quarantined uploads."""
+        meta = self._client.meta
+        anonymous = boto3.session.Session().client(
+            "s3",
+            endpoint_url=meta.endpoint_url,
+            config=Config(
+                signature_version=UNSIGNED,
+                region_name=meta.region_name,
+                s3=getattr(meta.config, "s3", None),
+                connect_timeout=5,
+                read_timeout=10,
+                retries={"max_attempts": 1},
+            ),
+        )
+        probe = f"{self._prefix}{PROBE_PREFIX}{uuid.uuid4().hex}"
+        allowed = []
+        attempts: list[tuple[str, Callable[[], object]]] = [
+            ("list the bucket", lambda: anonymous.list_objects_v2(Bucket=self._bucket)),
+            ("read objects", lambda: anonymous.get_object(Bucket=self._bucket, Key=probe)),
+        ]
+        with _s3_errors("the S3 bucket is not writable"):
+            self._client.put_object(Bucket=self._bucket, Key=probe, Body=b"probe")
+        try:
+            for what, attempt in attempts:
+                try:
+                    attempt()
+                except ClientError:
+                    continue
+                allowed.append(what)
+        finally:
+            with suppress(ClientError, BotoCoreError):
+                self._client.delete_object(Bucket=self._bucket, Key=probe)
+            anonymous.close()
+        return allowed
 
     def cleanup_stale_temp(self, older_than_seconds: float) -> int:
         """Abort writers' multipart uploads begun longer ago than that (their process died)."""
