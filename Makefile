@@ -34,9 +34,13 @@ run: install-run
 	@$(BIN)/filegate migrate --quiet
 	@$(BIN)/filegate serve --embedded-worker
 
+# The container files too, offline: hadolint's rules, and the Compose specification's schema
+# (vendored in check-jsonschema); tests/unit/test_container_files.py checks what they mean.
 lint: install
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/hadolint deploy/Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.staging.yaml
 
 typecheck: install
 	$(BIN)/mypy
@@ -53,6 +57,28 @@ lock: | $(UV)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# The staging stack of deploy/compose.staging.yaml as local processes (no Docker engine
+# needed): nginx, two APIs, two workers, PostgreSQL, Redis, clamd, SeaweedFS (tools/staging.py).
+# On a Docker host: docker compose -f deploy/compose.staging.yaml --env-file deploy/staging.env up
+.PHONY: staging staging-check staging-verify staging-down release
+
+staging: install
+	$(BIN)/python -m tools.staging up
+
+staging-check: install
+	$(BIN)/python -m tools.staging check
+
+staging-verify: install
+	$(BIN)/python -m tools.staging verify
+
+staging-down: install
+	$(BIN)/python -m tools.staging down
+
+# The release checklist (docs/release.md): make release VERSION=X.Y.Z [DRY_RUN=1]
+release: install
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=X.Y.Z [DRY_RUN=1]"; exit 2; }
+	$(BIN)/python -m tools.release $(VERSION) $(if $(DRY_RUN),--dry-run)
 
 # Benchmarks (bench/): filegate against @tus/server, tuspyserver and a raw fsync baseline, on
 # loopback. The harness installs the peers into bench/.peers/ itself (npm and PyPI).

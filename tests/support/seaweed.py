@@ -242,11 +242,14 @@ def _wait_until_ready(process: subprocess.Popen[bytes], server: S3Server, log: P
 
 
 @contextmanager
-def running_seaweedfs(workdir: Path) -> Iterator[S3Server]:
+def running_seaweedfs(
+    workdir: Path, access_key: str | None = None, secret_key: str | None = None
+) -> Iterator[S3Server]:
     """Start ``weed mini`` in ``workdir`` on free loopback ports; yield its S3 endpoint.
 
-    Waits (at most START_SECONDS) until a signed ListBuckets succeeds; always stops the process
-    (TERM, then KILL). A port taken between the check and weed's bind gets a fresh draw.
+    Its one identity has the given credentials, else fresh ones. Waits (at most START_SECONDS)
+    until a signed ListBuckets succeeds; always stops the process (TERM, then KILL). A port
+    taken between the check and weed's bind gets a fresh draw.
     """
     require_service("SeaweedFS", "weed", _binary)
     binary = weed_binary()
@@ -254,8 +257,8 @@ def running_seaweedfs(workdir: Path) -> Iterator[S3Server]:
     workdir.mkdir(parents=True, exist_ok=True)
     home = workdir / "home"
     home.mkdir(exist_ok=True)
-    access_key = "FG" + secrets.token_hex(9).upper()
-    secret_key = secrets.token_urlsafe(30)
+    access_key = access_key or "FG" + secrets.token_hex(9).upper()
+    secret_key = secret_key or secrets.token_urlsafe(30)
     identity = {
         "name": "filegate",
         "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
