@@ -81,16 +81,17 @@ release: install
 	$(BIN)/python -m tools.release $(VERSION) $(if $(DRY_RUN),--dry-run)
 
 # Benchmarks (bench/): filegate against @tus/server, tuspyserver and a raw fsync baseline, on
-# loopback. The harness installs the peers into bench/.peers/ itself (npm and PyPI).
+# loopback; with --s3 also filegate on S3 against @tus/server + @tus/s3-store, on one SeaweedFS
+# (weed from uv.lock). The harness installs the peers into bench/.peers/ itself (npm and PyPI).
 # `bench` writes bench/results/<date>.json, docs/benchmarks.md and docs/benchmarks.png;
 # `bench-quick` (small sizes, 1 round) writes into bench/.peers/runs/quick/ instead.
 .PHONY: bench bench-quick
 
 bench: install
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run --s3
 
 bench-quick: install
-	$(BIN)/python -m bench.run --quick
+	$(BIN)/python -m bench.run --quick --s3
 
 # Inspection throughput: files/s for small files, MB/s through a big archive (docs/benchmarks.md).
 .PHONY: bench-inspect

