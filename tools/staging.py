@@ -151,6 +151,8 @@ class Stack:
             "FILEGATE_HOST": "127.0.0.1",
             # The integration check's webhook receiver listens on loopback.
             "FILEGATE_WEBHOOK_ALLOW_INTERNAL": "true",
+            # No Varnish in this stack (tests/e2e/test_varnish.py runs one): nothing to purge.
+            "FILEGATE_CACHE__PURGE_URLS": "[]",
             "FILEGATE_LOG_FORMAT": "json",
         }
         (self.workdir / "env.json").write_text(json.dumps(shared, indent=1))

@@ -15,6 +15,7 @@ from pydantic import (
     ByteSize,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -40,7 +41,7 @@ _MIME_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$"
 _EXT_RE = re.compile(r"^[a-z0-9][a-z0-9_+-]{0,15}$")
 _PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _S3_URL_RE = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]*)?")
-_SECRET_KEY_RE = re.compile(r"access_key|secret|session_token|password", re.IGNORECASE)
+_SECRET_KEY_RE = re.compile(r"access_key|secret|session_token|password|link_keys", re.IGNORECASE)
 
 
 _LIMIT_DEFAULTS = InspectionLimits()
@@ -97,6 +98,167 @@ class Sanitize(BaseModel):
         return SanitizeRules(images=self.images, svg=self.svg, pdf=self.pdf)
 
 
+# --- cache rules (docs/caching.md; evaluated by filegate.caching) ----------------------------
+
+Route = Literal["content", "share", "metadata", "status", "other"]
+PRIVATE = "private, no-store"
+
+
+class Match(BaseModel):
+    """Which requests a rule is about; an empty list matches anything."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    routes: list[Route] = Field(default_factory=list)
+    profiles: list[str] = Field(default_factory=list)
+    # Detected media types, with shell wildcards (``image/*``).
+    types: list[str] = Field(default_factory=list)
+    disposition: Literal["any", "inline", "attachment"] = "any"
+
+
+class Bypass(BaseModel):
+    """Conditions under which a matching request is answered ``private, no-store``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    authorization: bool = True
+    query: list[str] = Field(default_factory=list)
+    cookies: list[str] = Field(default_factory=list)
+    range: bool = False
+    quarantined: bool = True
+    limited_link: bool = True
+
+
+class Example(BaseModel):
+    """A request and the file it is about, as ``check-config`` and ``cache explain`` take it.
+    ``{file}`` in the request stands for a file id, ``{share}`` for a share link (its path and
+    query)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request: str = Field(pattern=r"^(GET|HEAD) (/|\{share\})\S*$")
+    headers: dict[str, str] = Field(default_factory=dict)
+    type: str = "image/png"
+    state: Literal["clean", "quarantined", "rejected"] = "clean"
+    profile: str = "default"
+    disposition: Literal["inline", "attachment"] = "attachment"
+    limited: bool = False
+
+
+class Rule(BaseModel):
+    """One named rule: what it matches, what it sends, when it steps aside, and examples."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match: Match = Field(default_factory=Match)
+    # {link_seconds}: what is left of a share link's lifetime.
+    cache_control: str
+    cdn_cache_control: str = ""
+    vary: str = ""
+    # Surrogate-Key: file-<id> (and link-<id>), so a purge reaches every cached copy.
+    surrogate_keys: bool = False
+    bypass: Bypass = Field(default_factory=Bypass)
+    cached: list[Example] = Field(default_factory=list)
+    not_cached: list[Example] = Field(default_factory=list)
+
+    @field_validator("cache_control", "cdn_cache_control", "vary")
+    @classmethod
+    def _header_value(cls, value: str) -> str:
+        if any(c in value for c in "\r\n"):
+            raise ValueError("a header value cannot hold line breaks")
+        return value
+
+
+def builtin_rules() -> dict[str, Rule]:
+    """Safe defaults: share-link content is public and immutable (its URL names the content
+    hash); everything else, and anything asked with credentials, is private or not stored."""
+    share = "GET {share}"
+    return {
+        "share-link": Rule(
+            match=Match(routes=["share"]),
+            cache_control="public, max-age={link_seconds}, immutable",
+            surrogate_keys=True,
+            cached=[
+                Example(request=share),
+                Example(request=share, headers={"Range": "bytes=0-99"}),
+                Example(request=share, type="application/pdf", disposition="inline"),
+            ],
+            not_cached=[
+                Example(request=share, headers={"Authorization": "Bearer fg_example"}),
+                Example(request=share, limited=True),
+            ],
+        ),
+        "api": Rule(
+            cache_control=PRIVATE,
+            bypass=Bypass(authorization=False, quarantined=False, limited_link=False),
+            not_cached=[
+                Example(request="GET /v1/files/{file}/content", headers={"Authorization": "x"}),
+                Example(request="GET /v1/files/{file}", headers={"Authorization": "x"}),
+                Example(request="GET /status"),
+                Example(request="GET /healthz"),
+            ],
+        ),
+    }
+
+
+class CacheSettings(BaseModel):
+    """``[cache]``: the rules, and where purges go when a file stops being servable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: dict[str, Rule] = Field(default_factory=builtin_rules)
+    # Each gets a request per purge: Varnish's address, or a CDN's purge hook.
+    purge_urls: list[str] = Field(default_factory=list)
+    # BAN (Varnish bans by the Surrogate-Key header), PURGE, or POST for a hook.
+    purge_method: Literal["BAN", "PURGE", "POST"] = "BAN"
+
+    @field_validator("rules")
+    @classmethod
+    def _names(cls, rules: dict[str, Rule]) -> dict[str, Rule]:
+        bad = [name for name in rules if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name)]
+        if bad:
+            raise ValueError(f"rule names are lowercase a-z, 0-9, - and _: {', '.join(bad)}")
+        return rules
+
+
+# Types a share link may ask to be shown inline: never HTML, SVG, XML or script, which a
+# browser would run in the link's origin.
+_NEVER_INLINE = re.compile(r"html|svg|xml|javascript|ecmascript|xhtml", re.IGNORECASE)
+
+
+class ProfileLinks(BaseModel):
+    """Share links of a profile's files: how long they live, and what may show inline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_seconds: int = Field(default=3600, ge=60)
+    max_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    inline_types: list[str] = Field(
+        default_factory=lambda: [
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "image/webp",
+            "image/avif",
+            "application/pdf",
+        ]
+    )
+
+    @field_validator("inline_types")
+    @classmethod
+    def _inline(cls, values: list[str]) -> list[str]:
+        bad = [v for v in values if _NEVER_INLINE.search(v) or not _MIME_RE.match(v.lower())]
+        if bad:
+            raise ValueError(f"these types can never be shown inline: {', '.join(bad)}")
+        return [v.lower() for v in values]
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ProfileLinks:
+        if self.default_seconds > self.max_seconds:
+            raise ValueError("default_seconds is above max_seconds")
+        return self
+
+
 class Profile(BaseModel):
     """An upload profile: what may be uploaded under this name, how large, and what to do."""
 
@@ -109,6 +271,7 @@ class Profile(BaseModel):
     sanitize: Sanitize = Field(default_factory=Sanitize)
     actions: dict[str, Action] = Field(default_factory=dict)
     limits: ProfileLimits = Field(default_factory=ProfileLimits)
+    links: ProfileLinks = Field(default_factory=ProfileLinks)
 
     @field_validator("extensions")
     @classmethod
@@ -379,6 +542,12 @@ class Settings(_FileAndEnv):
     # new one gets 503 with Retry-After, so memory and threads stay bounded under a flood.
     max_concurrent_uploads: int = Field(default=64, ge=1)
     quotas: Quotas = Field(default_factory=Quotas)
+    # Which answers shared caches may keep, and where purges go (docs/caching.md).
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    # Share links signed with these keys: "kid=secret,kid2=secret2", the first signs, all
+    # verify; removing a kid revokes its links. Empty: a key kept in data_dir/link-keys (one
+    # host). Like other credentials, only from the environment (FILEGATE_LINK_KEYS).
+    link_keys: SecretStr = SecretStr("")
     # What this deployment is called on the status page and in filegate_build_info; empty:
     # the version plus the git commit, when there is one.
     release: str = Field(default="", max_length=128)
@@ -471,6 +640,11 @@ class ConfigProblem:
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
+
+
+def setting_location(source: Path | None, *parts: object) -> str:
+    """Where the setting at ``parts`` came from, as problems name it (see ``_location``)."""
+    return _location(source, *parts)
 
 
 def _location(source: Path | None, *parts: object) -> str:
@@ -617,8 +791,8 @@ def _file_problems(path: Path | None) -> list[ConfigProblem]:
         ConfigProblem(
             f"{path}: {key}",
             "credentials do not belong in the config file (it is read by people and copied "
-            "around): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, in the "
-            "environment",
+            "around): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), and "
+            "FILEGATE_LINK_KEYS, in the environment",
         )
         for key in document
         if _SECRET_KEY_RE.search(key)

@@ -255,6 +255,20 @@ class ApiKeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ShareLinkRecord:
+    id: str
+    file_id: str
+    tenant: str
+    key_id: str
+    disposition: str  # attachment or inline
+    max_downloads: int | None
+    downloads: int
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling: the tenant and scopes of the API key that authenticated."""
 
@@ -318,6 +332,8 @@ class JobKind(enum.StrEnum):
     RECONCILE = "reconcile"
     RESCAN = "rescan"
     PURGE = "purge"
+    # Purge shared caches of a key (file-<id>, link-<id>); keyed by the surrogate key.
+    EVICT = "evict"
 
 
 # The jobs that run on a cron schedule rather than for one file or event.
@@ -358,6 +374,15 @@ class EventType(enum.StrEnum):
     UPLOAD_EXPIRED = "upload.expired"
 
 
+class EventState(enum.StrEnum):
+    """A webhook event: pending while its deliveries are retried, then delivered or failed."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    # Given up: retries ran out, or the endpoint was retired first.
+    FAILED = "failed"
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookEndpointRecord:
     id: str
@@ -377,7 +402,7 @@ class WebhookEventRecord:
     type: EventType
     subject: str
     payload: Mapping[str, object]
-    state: str
+    state: EventState
     attempts: int
     last_status: int | None
     created_at: datetime

@@ -50,6 +50,9 @@ class ErrorCode(enum.StrEnum):
     # auth
     UNAUTHENTICATED = "unauthenticated"
     FORBIDDEN = "forbidden"
+    LINK_INVALID = "link_invalid"
+    LINK_GONE = "link_gone"
+    LINK_NOT_ALLOWED = "link_not_allowed"
     # resources
     FILE_NOT_FOUND = "file_not_found"
     FILE_NOT_READY = "file_not_ready"

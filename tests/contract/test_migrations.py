@@ -1,23 +1,21 @@
-"""Migrations on every database: they round-trip, match the models, and say who owns them."""
+"""Migrations on every database: they round-trip, keep rows, and carry their note and their
+expected result as code (test_migration_lint.py checks them against the models)."""
 
 from __future__ import annotations
 
-import ast
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 
-from filegate.db import migrate
+from filegate.db import migrate, notes
 from filegate.db.engine import make_engine
 from filegate.db.models import Base
 from filegate.domain import new_id
 
 VERSIONS = migrate.MIGRATIONS_DIR / "versions"
 TEMPLATE = migrate.MIGRATIONS_DIR / "script.py.mako"
-REQUIRED_FIELDS = ("Owner:", "Expected result:", "Rollback:")
 MODEL_TABLES = set(Base.metadata.tables)
 
 
@@ -48,46 +46,51 @@ def test_upgrade_downgrade_upgrade(database_url: str) -> None:
     assert schema(database_url) == (head(), MODEL_TABLES)
 
 
-def test_migrations_match_the_models(database_url: str) -> None:
-    migrate.upgrade(database_url)
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            drift = compare_metadata(context, Base.metadata)
-    finally:
-        engine.dispose()
-
-    assert drift == [], f"the models and the migrations disagree; write a migration for: {drift}"
+def revisions() -> list[Script]:
+    return list(ScriptDirectory(str(migrate.MIGRATIONS_DIR)).walk_revisions())
 
 
-def docstring_problems(docstring: str) -> list[str]:
-    """The required fields that are missing, empty or still the template's ``<placeholder>``."""
-    lines = [line.strip() for line in docstring.splitlines()]
-    problems = []
-    for field in REQUIRED_FIELDS:
-        values = [line.removeprefix(field).strip() for line in lines if line.startswith(field)]
-        if not values or not values[0] or values[0].startswith("<"):
-            problems.append(f"{field} needs real text")
-    return problems
+def test_every_migration_carries_its_note() -> None:
+    found = revisions()
+    assert found, f"no migrations found in {VERSIONS}"
+    problems = {rev.revision: notes.problems_of(rev.module.__doc__ or "") for rev in found}
+
+    assert not any(problems.values()), {rev: found for rev, found in problems.items() if found}
 
 
-def test_every_migration_says_who_owns_it_and_how_to_roll_back() -> None:
-    files = sorted(VERSIONS.glob("*.py"))
-    assert files, f"no migrations found in {VERSIONS}"
-    problems = {
-        path.name: docstring_problems(ast.get_docstring(ast.parse(path.read_text())) or "")
-        for path in files
-    }
+def test_every_migration_codes_its_expected_result() -> None:
+    missing = [
+        rev.revision for rev in revisions() if not callable(getattr(rev.module, "expected", None))
+    ]
 
-    assert not any(problems.values()), {name: found for name, found in problems.items() if found}
+    assert missing == [], "define expected(probe) -> list[str] in these (see 0001)"
 
 
-def test_the_docstring_check_rejects_the_templates_placeholders() -> None:
+def test_the_note_check_names_each_missing_field() -> None:
+    incomplete = """Add a column.
+
+    Revision ID: 0099
+    Revises: 0098
+
+    Owner: someone
+    Expected result: a new column,
+    NULL on every row.
+    Expected duration: fast
+    """
+
+    assert notes.problems_of(incomplete) == [
+        "Rollback: needs real text",
+        "Expected duration: say on how many rows (`... on 200,000 rows`)",
+    ]
+    assert notes.fields_of(incomplete)["Expected result"] == "a new column, NULL on every row."
+    assert notes.title_of(incomplete) == "Add a column."
+
+
+def test_the_note_check_rejects_the_templates_placeholders() -> None:
     template_docstring = TEMPLATE.read_text().split('"""')[1]
 
-    assert docstring_problems(template_docstring) == [
-        f"{field} needs real text" for field in REQUIRED_FIELDS
+    assert notes.problems_of(template_docstring) == [
+        f"{field}: needs real text" for field in notes.FIELDS
     ]
 
 

@@ -59,7 +59,15 @@ def _webhook(api: Api) -> str:
     return str(answer.json()["id"])
 
 
-MAKERS = {"file": _file, "upload": _upload, "webhook": _webhook}
+def _link(api: Api) -> str:
+    """A file's share link, as the rest of its revocation path: <file id>/links/<link id>."""
+    file_id = _file(api)
+    answer = api.client.post(f"/v1/files/{file_id}/links", headers=api.auth())
+    assert answer.status_code == 201, answer.text
+    return f"{file_id}/links/{answer.json()['id']}"
+
+
+MAKERS = {"file": _file, "upload": _upload, "webhook": _webhook, "link": _link}
 
 
 def _post_file(api: Api, headers: dict[str, str], _: str) -> httpx.Response:
@@ -114,6 +122,22 @@ ROUTES = [
         _simple("DELETE", "/v1/files/{id}"),
         204,
     ),
+    Route(
+        "POST",
+        "/v1/files/{file_id}/links",
+        Scope.READ,
+        "file",
+        _simple("POST", "/v1/files/{id}/links"),
+        201,
+    ),
+    Route(
+        "DELETE",
+        "/v1/files/{file_id}/links/{link_id}",
+        Scope.READ,
+        "link",
+        _simple("DELETE", "/v1/files/{id}"),
+        204,
+    ),
     Route("POST", "/v1/tus/", Scope.UPLOAD, None, _tus_create, 201),
     Route(
         "HEAD",
@@ -162,6 +186,8 @@ OPEN = {
     "/docs",
     "/v1/tus/",
     "/v1/tus/{upload_id}",
+    # A share link is its own credential (tests/unit/test_share_links.py).
+    "/v1/share/{file_id}/{digest}",
 }
 
 WRONG_SCOPE = {
@@ -232,6 +258,7 @@ def test_every_api_route_is_in_the_matrix(api: Api) -> None:
     covered = {(route.method, route.path) for route in ROUTES}
     for endpoint in _endpoints(api.client.app.router.routes):  # type: ignore[attr-defined]
         for method in endpoint.methods - {"HEAD"} or {"HEAD"}:
-            if endpoint.path in OPEN and method in ("GET", "OPTIONS"):
+            share = endpoint.path.startswith("/v1/share/")
+            if endpoint.path in OPEN and (method in ("GET", "OPTIONS") or share):
                 continue
             assert (method, endpoint.path) in covered, f"{method} {endpoint.path}"

@@ -59,7 +59,7 @@ def test_a_large_download_is_a_presigned_redirect_with_safe_headers(api: Api) ->
     url = f"/v1/files/{file_id}/content"
     answer = api.client.get(url, headers=api.auth(), follow_redirects=False)
     assert answer.status_code == 302
-    assert answer.headers["cache-control"] == "no-store"
+    assert answer.headers["cache-control"] == "private, no-store"
     assert answer.headers["x-content-type-options"] == "nosniff"
     location = answer.headers["location"]
     query = parse_qs(urlsplit(location).query)

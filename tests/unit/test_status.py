@@ -389,7 +389,7 @@ def test_v1_status_needs_an_admin_key_and_answers_the_four_questions(status_api:
     # The in-process app has no embedded worker, so no worker heartbeat: up says so.
     assert body["up"]["verdict"] == "bad"
     assert "no worker" in body["up"]["summary"].lower()
-    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["cache-control"] == "private, no-store"
 
 
 def test_jobs_carry_the_request_that_caused_them(status_api: Api) -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from filegate.cli import server  # isort: skip
 from filegate.cli import offline  # isort: skip
 from filegate.cli import admin  # isort: skip
+from filegate.cli import db  # isort: skip
 from filegate.cli.command import app, main
 from filegate.cli.runtime import build_runtime
 
-__all__ = ["admin", "app", "build_runtime", "main", "offline", "server"]
+__all__ = ["admin", "app", "build_runtime", "db", "main", "offline", "server"]

@@ -10,13 +10,14 @@ import structlog
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from filegate import __version__
+from filegate import __version__, caching
 from filegate.config import (
     ConfigProblem,
     Settings,
     action_code_problems,
     config_path,
     load_settings,
+    setting_location,
 )
 from filegate.db import migrate as migrations
 from filegate.db.engine import Database
@@ -41,6 +42,8 @@ jobs_app = typer.Typer(
     help="Background jobs: status, and running a schedule now.", no_args_is_help=True
 )
 app.add_typer(jobs_app, name="jobs")
+cache_app = typer.Typer(help="Explain the cache rules (docs/caching.md).", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 webhooks_app = typer.Typer(help="Add, list and remove webhook endpoints.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
 
@@ -88,7 +91,7 @@ def settings_or_exit(*, check_codes: bool = False, service: bool = False) -> Set
     print what they are for, and log only warnings unless ``log_level`` is ``debug``."""
     try:
         settings = load_settings(state.config)
-        problems = action_code_problems_of(settings) if check_codes else []
+        problems = settings_problems_of(settings) if check_codes else []
     except FilegateError as exc:
         problems = exc.extra.get("problems", [])  # type: ignore[assignment]
     if problems:
@@ -102,12 +105,19 @@ def settings_or_exit(*, check_codes: bool = False, service: bool = False) -> Set
     return settings
 
 
-def action_code_problems_of(settings: Settings) -> list[ConfigProblem]:
+def settings_problems_of(settings: Settings) -> list[ConfigProblem]:
+    """Problems only the loaded settings show: unknown finding codes in profile actions, and
+    cache rule examples the rules decide otherwise."""
     from filegate.inspect import FINDING_CODES
     from filegate.services.inspection import WORKER_CODES
 
     known = set(FINDING_CODES) | set(WORKER_CODES)
-    return action_code_problems(settings, known, config_path(state.config))
+    source = config_path(state.config)
+    examples = [
+        ConfigProblem(setting_location(source, *where.split(".")), problem)
+        for where, problem in caching.example_problems(settings.cache.rules)
+    ]
+    return action_code_problems(settings, known, source) + examples
 
 
 def database_or_exit(settings: Settings) -> Database:

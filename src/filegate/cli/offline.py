@@ -1,17 +1,24 @@
-"""Commands that take files from disk: inspect (offline verdicts) and import (bulk uploads)."""
+"""Commands that work without a server: inspect (offline verdicts), import (bulk uploads),
+cache explain (the cache rules)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
-from filegate.cli.command import app, database_or_exit, settings_or_exit
+from filegate import caching
+from filegate.cli.command import app, cache_app, database_or_exit, settings_or_exit
 from filegate.cli.runtime import announce_scanner, build_runtime
-from filegate.domain import InspectionPolicy, JobKind
+from filegate.config import Settings
+from filegate.db.engine import Database
+from filegate.db.repository import Files
+from filegate.domain import InspectionPolicy, JobKind, is_valid_id
 from filegate.errors import FilegateError
 from filegate.services import keys as key_service
 
@@ -154,3 +161,62 @@ def import_files(
         typer.echo(line)
     typer.echo(json.dumps(summary.as_dict(), sort_keys=True))
     raise typer.Exit(1 if summary.failed else 0)
+
+
+@cache_app.command("explain")
+def cache_explain(  # noqa: PLR0917 - Typer passes options as arguments
+    method: Annotated[str, typer.Argument(metavar="METHOD", help="GET or HEAD.")],
+    url: Annotated[str, typer.Argument(metavar="URL", help="A path, or a whole URL.")],
+    header: Annotated[
+        list[str] | None,
+        typer.Option("-H", "--header", metavar="'NAME: VALUE'", help="A request header (repeat)."),
+    ] = None,
+    state: Annotated[
+        str, typer.Option(help="The file's state, when the database has none.")
+    ] = "clean",
+    type_: Annotated[
+        str, typer.Option("--type", help="The file's detected type, when the database has none.")
+    ] = "",
+    limited: Annotated[bool, typer.Option(help="A share link limited to N downloads.")] = False,
+) -> None:
+    """Which cache rule answers this request, why each earlier rule did not, and the headers.
+
+    The file the URL names is looked up in the database when there is one; else --state and
+    --type describe it.
+
+    Example: filegate cache explain GET /v1/files/01J.../content -H 'Authorization: Bearer x'
+    """
+    settings = settings_or_exit()
+    headers = {}
+    for line in header or []:
+        name, _, value = line.partition(":")
+        headers[name.strip()] = value.strip()
+    facts = caching.facts_for(
+        method, url, headers, state=state, detected_type=type_, limited=limited
+    )
+    facts = _with_stored_file(settings, facts)
+    for line in caching.explain(settings.cache.rules, facts):
+        typer.echo(line)
+
+
+def _with_stored_file(settings: Settings, facts: caching.Facts) -> caching.Facts:
+    """The facts with the named file's real state, type and profile, if the database has it."""
+    if not is_valid_id(facts.file_id):
+        return facts
+    try:
+        database = Database(settings.resolved_database_url)
+        try:
+            with database.session() as session:
+                record = Files(session).get(facts.file_id)
+        finally:
+            database.dispose()
+    except SQLAlchemyError:
+        return facts
+    if record is None:
+        return facts
+    return dataclasses.replace(
+        facts,
+        state=record.state.value,
+        detected_type=record.detected_type or "",
+        profile=record.profile,
+    )

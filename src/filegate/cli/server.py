@@ -9,10 +9,10 @@ import typer
 
 from filegate import __version__
 from filegate.cli.command import (
-    action_code_problems_of,
     app,
     database_or_exit,
     settings_or_exit,
+    settings_problems_of,
     state,
 )
 from filegate.cli.runtime import (
@@ -128,7 +128,7 @@ def check_config(
     """Validate the configuration; print every problem with its location, exit 1 on any."""
     try:
         settings = load_settings(state.config)
-        problems: list[object] = list(action_code_problems_of(settings))
+        problems: list[object] = list(settings_problems_of(settings))
     except FilegateError as exc:
         problems = exc.extra.get("problems", [])  # type: ignore[assignment]
     else:
@@ -167,7 +167,7 @@ def verify(
 
     try:
         settings = load_settings(state.config)
-        problems = [str(p) for p in action_code_problems_of(settings)]
+        problems = [str(p) for p in settings_problems_of(settings)]
     except FilegateError as exc:
         problems = [str(p) for p in exc.extra.get("problems", [exc.message])]  # type: ignore[attr-defined]
     typer.echo(f"{'FAIL' if problems else 'ok  '} config: " + ("; ".join(problems) or "valid"))

@@ -14,20 +14,22 @@ from filegate.db.engine import make_engine, normalise_url
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, scripts: Path | None = None) -> Config:
+    """Alembic's configuration for ``database_url``; ``scripts`` replaces the migrations
+    directory (the tests rehearse deliberately broken revisions)."""
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(scripts or MIGRATIONS_DIR))
     # ConfigParser interpolation would eat a '%' in a password.
     config.set_main_option("sqlalchemy.url", normalise_url(database_url).replace("%", "%%"))
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "head", *, scripts: Path | None = None) -> None:
+    command.upgrade(alembic_config(database_url, scripts), revision)
 
 
-def downgrade(database_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(database_url), revision)
+def downgrade(database_url: str, revision: str, *, scripts: Path | None = None) -> None:
+    command.downgrade(alembic_config(database_url, scripts), revision)
 
 
 def is_current(database_url: str) -> bool:

@@ -17,7 +17,7 @@ from filegate.db.engine import Database
 from filegate.domain import JobKind
 from filegate.jobs.queue import HueyQueue
 from filegate.jobs.runner import Handlers, JobRunner, Retry
-from filegate.services import maintenance, webhooks
+from filegate.services import evictions, maintenance, webhooks
 from filegate.services.inspection import Inspector, inspect_job, promote_job, reject_unprocessable
 from filegate.storage.base import Storage
 
@@ -25,6 +25,8 @@ log = structlog.get_logger(__name__)
 
 # A file whose inspection keeps raising is rejected rather than retried forever: fail closed.
 INSPECT_ATTEMPTS = 3
+# Purges retried for about a day (5 s doubling, capped at 6 h) before giving up.
+EVICT_ATTEMPTS = 20
 # Promotion is a rename and an UPDATE: failures are the storage or the DB being away for a bit.
 PROMOTE_ATTEMPTS = 5
 
@@ -84,13 +86,17 @@ def build_worker(
             JobKind.DELIVER: lambda s: webhooks.deliver(db, settings, s),
             JobKind.EXPIRE: lambda _: maintenance.expire_uploads(db, storage, queue),
             JobKind.RECONCILE: lambda _: maintenance.reconcile(
-                db, storage, settings.reconcile_grace_seconds
+                db,
+                storage,
+                settings.reconcile_grace_seconds,
+                evict=lambda keys: evictions.request(db, queue, settings, keys),
             ),
             # `runner` is bound below; the lambda looks it up when a rescan runs.
             JobKind.RESCAN: lambda _: maintenance.rescan(db, queue, runner.recover),
             JobKind.PURGE: lambda _: maintenance.purge(
                 db, storage, settings.rejected_retention_seconds, settings.status_retention_days
             ),
+            JobKind.EVICT: lambda key: evictions.evict(settings, key),
         },
         retry={
             JobKind.INSPECT: Retry(
@@ -102,6 +108,8 @@ def build_worker(
             JobKind.DELIVER: Retry(
                 attempts=settings.webhook_max_attempts, first_delay=settings.webhook_retry_seconds
             ),
+            # A cache that is down gets its purge when it is back (doubling, capped at 6 h).
+            JobKind.EVICT: Retry(attempts=EVICT_ATTEMPTS, first_delay=settings.job_retry_seconds),
         },
         give_up={
             JobKind.INSPECT: lambda s: reject_unprocessable(db, queue, s),

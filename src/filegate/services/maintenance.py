@@ -67,7 +67,7 @@ def expire_uploads(db: Database, storage: Storage, queue: JobQueue) -> str:
     for upload_id in leftovers:
         storage.delete(Area.UPLOADS, upload_id)
         with db.session() as session:
-            removed += Uploads(session).remove(upload_id, (UploadState.EXPIRED,))
+            removed += Uploads(session).delete(upload_id, (UploadState.EXPIRED,))
     return f"expired={expired} removed={removed}"
 
 
@@ -105,7 +105,12 @@ class Reconciliation:
         )
 
 
-def reconcile(db: Database, storage: Storage, grace_seconds: float) -> str:
+def reconcile(
+    db: Database,
+    storage: Storage,
+    grace_seconds: float,
+    evict: Callable[[list[str]], None] | None = None,
+) -> str:
     """Storage against the DB, both ways; every difference is logged and fixed.
 
     - an object with no row (a crash between the object's commit and its row's) is deleted once
@@ -114,6 +119,8 @@ def reconcile(db: Database, storage: Storage, grace_seconds: float) -> str:
     - a rejected file's bytes found in clean go back to quarantine; a clean file's upload left in
       quarantine beside its promoted copy is deleted;
     - temp files of writers that died mid-upload (a killed process) are removed.
+
+    ``evict`` purges shared caches of the files that stopped being clean.
     """
     found = Reconciliation()
     cutoff = time.time() - grace_seconds
@@ -134,7 +141,9 @@ def reconcile(db: Database, storage: Storage, grace_seconds: float) -> str:
                 log.warning("reconcile.orphan_upload_bytes", key=key)
                 storage.delete(Area.UPLOADS, key)
                 found.orphan_uploads += 1
-    _check_clean_rows(db, storage, found)
+    lost = _check_clean_rows(db, storage, found)
+    if lost and evict is not None:
+        evict([f"file-{file_id}" for file_id in lost])
     if any(vars(found).values()):
         log.warning("reconcile.fixed", **vars(found))
     return str(found)
@@ -168,14 +177,16 @@ def _check_object(
         found.misplaced += 1
 
 
-def _check_clean_rows(db: Database, storage: Storage, found: Reconciliation) -> None:
+def _check_clean_rows(db: Database, storage: Storage, found: Reconciliation) -> list[str]:
+    """Clean rows whose object is gone, rejected; their ids."""
+    lost_ids: list[str] = []
     after = ""
     seen = 0
     while seen < MAX_PER_RUN:
         with db.session() as session:
             ids = Files(session).ids_in_state(FileState.CLEAN, after, BATCH)
         if not ids:
-            return
+            return lost_ids
         seen += len(ids)
         after = ids[-1]
         for file_id in ids:
@@ -187,6 +198,8 @@ def _check_clean_rows(db: Database, storage: Storage, found: Reconciliation) -> 
             if lost:
                 log.error("reconcile.lost_file", file_id=file_id)
                 found.lost_files += 1
+                lost_ids.append(file_id)
+    return lost_ids
 
 
 def _old(storage: Storage, area: Area, key: str, cutoff: float) -> bool:

@@ -26,6 +26,7 @@ from filegate.config import Settings
 from filegate.db.engine import Database
 from filegate.db.repository import Jobs, WebhookEndpoints, WebhookEvents
 from filegate.domain import (
+    EventState,
     EventType,
     JobKind,
     JobRecord,
@@ -141,7 +142,7 @@ def remove_endpoint(db: Database, endpoint_id: str, tenant: str | None = None) -
     """Remove an endpoint (of ``tenant`` only, if given); its undelivered events are given up
     when their delivery jobs next run."""
     with db.session() as session:
-        removed = WebhookEndpoints(session).remove(endpoint_id, tenant)
+        removed = WebhookEndpoints(session).retire(endpoint_id, tenant)
     if removed:
         log.info("webhook.endpoint_removed", endpoint_id=endpoint_id)
     return removed
@@ -201,9 +202,9 @@ def _load(db: Database, event_id: str) -> tuple[WebhookEventRecord, str, str] | 
         event = WebhookEvents(session).get(event_id)
         if event is None:
             return "event_missing"
-        if event.state == "delivered":
+        if event.state is EventState.DELIVERED:
             return "already_delivered"
-        if event.state == "failed":
+        if event.state is EventState.FAILED:
             return "given_up"
         endpoint = WebhookEndpoints(session).get(event.endpoint_id)
         secret = WebhookEndpoints(session).secret(event.endpoint_id)

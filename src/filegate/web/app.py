@@ -23,6 +23,7 @@ from filegate.tus.headers import TUS_VERSION
 from filegate.web import (
     files,
     health,
+    links,
     openapi,
     problems,
     status,
@@ -117,6 +118,7 @@ def create_app(runtime: Runtime, background: Background | None = None) -> FastAP
     openapi.install_docs(app)
     app.include_router(uploads.router)
     app.include_router(files.router)
+    app.include_router(links.router)
     app.include_router(tus.router)
     app.include_router(health.router)
     app.include_router(webhooks.router)

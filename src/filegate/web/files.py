@@ -8,11 +8,13 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from filegate import caching
 from filegate.config import Settings
 from filegate.domain import Area, FileRecord, FileState, Scope
-from filegate.services import files
+from filegate.services import evictions, files
+from filegate.services.runtime import Runtime
 from filegate.web.deps import Reader, RuntimeDep, Uploader
-from filegate.web.headers import byte_range, content_disposition
+from filegate.web.headers import byte_range, content_disposition, request_facts
 from filegate.web.schemas import FileOut, FilePage
 
 router = APIRouter(tags=["files"])
@@ -24,8 +26,6 @@ SAFE_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
-    # Private: a shared cache must not hand one tenant's file to another; revalidate by ETag.
-    "Cache-Control": "private, no-cache",
 }
 FALLBACK_TYPE = "application/octet-stream"
 
@@ -74,27 +74,49 @@ async def get_content(
     file_id: str, request: Request, runtime: RuntimeDep, principal: Reader
 ) -> Response:
     record = await run_in_threadpool(files.readable_file, runtime.db, principal, file_id)
-    headers = _content_headers(record)
-    if _etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
-        return Response(status_code=304, headers=headers)
-    wanted = None
-    if_range = request.headers.get("if-range")
-    if if_range is None or if_range == headers["ETag"]:
-        wanted = byte_range(request.headers.get("range"), record.size)
     if _redirects(runtime.settings, request, record):
         url = await run_in_threadpool(
             runtime.storage.download_url,
             Area.CLEAN,
             record.id,
             content_type=record.detected_type or FALLBACK_TYPE,
-            content_disposition=headers["Content-Disposition"],
+            content_disposition=content_disposition(record.display_name),
         )
-        if url is not None:
+        if url is not None and not _etag_matches(request.headers.get("if-none-match"), record):
             # The URL is a bearer credential for a few minutes: nobody may cache the answer.
-            return Response(
-                status_code=302,
-                headers={**SAFE_HEADERS, "Cache-Control": "no-store", "Location": url},
-            )
+            headers = {**SAFE_HEADERS, "Cache-Control": "private, no-store", "Location": url}
+            return Response(status_code=302, headers=headers)
+    return send_file(request, runtime, record, facts=request_facts(request, record))
+
+
+def send_file(
+    request: Request,
+    runtime: Runtime,
+    record: FileRecord,
+    *,
+    facts: caching.Facts,
+    disposition: str = "attachment",
+    embeddable: bool = False,
+) -> Response:
+    """A clean file's bytes with the safe headers, its cache rule's headers, ETag and Range
+    (If-Range, If-None-Match); HEAD gets the headers alone. Shared by the API's download and
+    share links."""
+    decision = caching.decide(runtime.settings.cache.rules, facts)
+    headers = {
+        **SAFE_HEADERS,
+        **decision.headers,
+        "ETag": _etag(record),
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": content_disposition(record.display_name, disposition),
+    }
+    if embeddable:  # a share link may be an <img> on another site
+        headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    if _etag_matches(request.headers.get("if-none-match"), record):
+        return Response(status_code=304, headers=headers)
+    wanted = None
+    if_range = request.headers.get("if-range")
+    if if_range is None or if_range == headers["ETag"]:
+        wanted = byte_range(request.headers.get("range"), record.size)
     start, end = wanted or (0, record.size)
     headers["Content-Length"] = str(end - start)
     status = 200
@@ -111,16 +133,15 @@ async def get_content(
 @router.delete("/v1/files/{file_id}", status_code=204, summary="Delete a file and its bytes")
 async def delete_file(file_id: str, runtime: RuntimeDep, principal: Uploader) -> Response:
     await run_in_threadpool(files.delete_file, runtime.db, runtime.storage, principal, file_id)
+    # Copies in shared caches (share links) go too: a purge job, retried until acknowledged.
+    await run_in_threadpool(
+        evictions.request, runtime.db, runtime.queue, runtime.settings, [f"file-{file_id}"]
+    )
     return Response(status_code=204)
 
 
-def _content_headers(record: FileRecord) -> dict[str, str]:
-    return {
-        **SAFE_HEADERS,
-        "ETag": f'"{record.sha256}"',
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": content_disposition(record.display_name),
-    }
+def _etag(record: FileRecord) -> str:
+    return f'"{record.sha256}"'
 
 
 def _redirects(settings: Settings, request: Request, record: FileRecord) -> bool:
@@ -132,8 +153,8 @@ def _redirects(settings: Settings, request: Request, record: FileRecord) -> bool
     )
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
+def _etag_matches(header: str | None, record: FileRecord) -> bool:
     if not header:
         return False
     candidates = {c.strip().removeprefix("W/") for c in header.split(",")}
-    return "*" in candidates or etag in candidates
+    return "*" in candidates or _etag(record) in candidates

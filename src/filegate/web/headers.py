@@ -1,11 +1,17 @@
-"""Header helpers: RFC 6266 Content-Disposition, RFC 9110 single byte ranges."""
+"""Header helpers: RFC 6266 Content-Disposition, RFC 9110 single byte ranges, the facts the
+cache rules decide on."""
 
 from __future__ import annotations
 
 import re
 from email.message import Message
+from typing import Any
 from urllib.parse import quote
 
+from starlette.requests import Request
+
+from filegate import caching
+from filegate.domain import FileRecord
 from filegate.errors import ErrorCode, FilegateError
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -13,11 +19,12 @@ _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _UNSAFE_FALLBACK = re.compile(r'[^\x20-\x7e]|["\\%;]')
 
 
-def content_disposition(name: str) -> str:
-    """``attachment`` with an ASCII fallback and the exact UTF-8 name (RFC 6266 / RFC 5987)."""
+def content_disposition(name: str, kind: str = "attachment") -> str:
+    """``attachment`` (or ``inline``) with an ASCII fallback and the exact UTF-8 name
+    (RFC 6266 / RFC 5987)."""
     fallback = _UNSAFE_FALLBACK.sub("_", name) or "file"
     encoded = quote(name, safe="")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
 def disposition_filename(header: str | None) -> str | None:
@@ -61,4 +68,23 @@ def _unsatisfiable(size: int) -> FilegateError:
         ErrorCode.RANGE_NOT_SATISFIABLE,
         f"The requested range is outside the file ({size} bytes).",
         headers={"Content-Range": f"bytes */{size}"},
+    )
+
+
+def request_facts(request: Request, record: FileRecord | None, **extra: Any) -> caching.Facts:
+    """What the cache rules look at, for this request about ``record``."""
+    file: dict[str, Any] = {}
+    if record is not None:
+        file = {
+            "state": record.state.value,
+            "detected_type": record.detected_type or "",
+            "profile": record.profile,
+            "file_id": record.id,
+        }
+    return caching.Facts(
+        method=request.method,
+        path=request.url.path,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=frozenset(request.query_params.keys()),
+        **(file | extra),
     )

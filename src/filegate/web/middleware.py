@@ -107,7 +107,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 first_byte = time.perf_counter() - started
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                headers = message.setdefault("headers", [])
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = shared_cache_guard(scope, status, headers)
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
@@ -123,6 +125,31 @@ class RequestContextMiddleware:
                     await self.app(scope, receive, send_with_id)
             finally:
                 _record(scope, status, time.perf_counter() - started, first_byte)
+
+
+# Directives that keep a shared cache from storing an answer.
+_PRIVATE = (b"private", b"no-store")
+
+
+def shared_cache_guard(
+    scope: Scope, status: int, headers: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The last word on caching, whatever a route said: an answer without ``Cache-Control``,
+    and every error, is ``no-store``; an answer to a request with credentials that a shared
+    cache could keep becomes ``private, no-store``. Only the cache rules' answers (share links,
+    asked without credentials) are ever public."""
+    control = next((v for k, v in headers if k.lower() == b"cache-control"), None)
+    credentials = any(name == b"authorization" for name, _ in scope["headers"])
+    if status >= 400 or control is None:
+        wanted = b"private, no-store" if credentials else b"no-store"
+    elif credentials and (
+        not any(d in control.lower() for d in _PRIVATE) or b"public" in control.lower()
+    ):
+        wanted = b"private, no-store"
+    else:
+        return headers
+    kept = [(k, v) for k, v in headers if k.lower() not in (b"cache-control", b"surrogate-key")]
+    return [*kept, (b"cache-control", wanted)]
 
 
 def _request_id(scope: Scope) -> str:

@@ -72,6 +72,12 @@ _EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("delete", "/v1/webhooks/{endpoint_id}"): (404,),
     ("get", "/v1/usage"): (),
     ("get", "/v1/status"): (),
+    ("post", "/v1/files/{file_id}/links"): (404, 409),
+    ("delete", "/v1/files/{file_id}/links/{link_id}"): (404,),
+}
+# Routes without an API key that still answer problems: a share link is its own credential.
+_OPEN: dict[tuple[str, str], tuple[int, ...]] = {
+    ("get", "/v1/share/{file_id}/{digest}"): (403, 404, 416, 503),
 }
 
 
@@ -171,7 +177,9 @@ def _complete(method: str, path: str, operation: dict[str, Any]) -> None:
     responses.pop("422", None)
     extra = _EXTRA.get((method, path))
     if extra is None:
-        return  # an open route: probes, metrics
+        for status in _OPEN.get((method, path), ()):  # probes and metrics have none
+            responses[str(status)] = _problem_response(status)
+        return
     operation["security"] = [{"apiKey": []}]
     for status in sorted({*_AUTHENTICATED, *extra}):
         responses[str(status)] = _problem_response(status)

@@ -36,7 +36,7 @@ QUESTIONS = (
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
     "img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-    "Cache-Control": "no-store",
+    "Cache-Control": "private, no-store",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
@@ -69,7 +69,7 @@ async def _report(request: Request, viewer: str | None) -> dict[str, Any]:
 )
 async def get_status(request: Request, principal: Admin) -> JSONResponse:
     report = await _report(request, principal.tenant)
-    return JSONResponse(report, headers={"Cache-Control": "no-store"})
+    return JSONResponse(report, headers={"Cache-Control": "private, no-store"})
 
 
 @router.get("/status", include_in_schema=False, response_class=HTMLResponse)

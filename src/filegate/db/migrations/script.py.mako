@@ -7,6 +7,7 @@ Create Date: ${create_date}
 Owner: <who answers for this migration>
 Expected result: <what the schema and data look like afterwards, with row counts if data moves>
 Rollback: <what downgrade() does, and what it cannot restore>
+Expected duration: <upgrade() as measured by `filegate db rehearse`, e.g. "0.4 s on 200,000 rows of files (PostgreSQL)">
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 ${imports if imports else ""}
+from filegate.db.invariants import Probe
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
@@ -27,3 +29,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     ${downgrades if downgrades else "pass"}
+
+
+def expected(probe: Probe) -> list[str]:
+    """The expected result as checks; `filegate db rehearse` runs them after upgrade()."""
+    return ["write the checks of the expected result (see filegate.db.invariants.Probe)"]

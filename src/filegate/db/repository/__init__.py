@@ -9,6 +9,7 @@ from filegate.db.repository.files import Files
 from filegate.db.repository.imports import Imports
 from filegate.db.repository.jobs import Jobs
 from filegate.db.repository.keys import ApiKeys
+from filegate.db.repository.links import ShareLinks
 from filegate.db.repository.signals import Processes, Signals
 from filegate.db.repository.uploads import Uploads
 from filegate.db.repository.webhooks import WebhookEndpoints, WebhookEvents
@@ -19,6 +20,7 @@ __all__ = [
     "Imports",
     "Jobs",
     "Processes",
+    "ShareLinks",
     "Signals",
     "Uploads",
     "WebhookEndpoints",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from filegate.db.models import (
@@ -42,6 +42,28 @@ def _file_record(row: FileRow) -> FileRecord:
     )
 
 
+def file_query(file_id: str, tenant: str | None = None) -> Select[FileRow]:
+    query = select(FileRow).where(FileRow.id == file_id)
+    return query if tenant is None else query.where(FileRow.tenant == tenant)
+
+
+def page_query(
+    tenant: str, *, state: FileState | None, before: str | None, limit: int
+) -> Select[FileRow]:
+    query = select(FileRow).where(FileRow.tenant == tenant)
+    if state is not None:
+        query = query.where(FileRow.state == state.value)
+    if before is not None:
+        query = query.where(FileRow.id < before)
+    return query.order_by(FileRow.id.desc()).limit(limit)
+
+
+def stored_query(tenant: str) -> Select[int, int]:
+    return select(func.count(), func.coalesce(func.sum(FileRow.size), 0)).where(
+        FileRow.tenant == tenant
+    )
+
+
 class Files:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -70,30 +92,19 @@ class Files:
 
     def get(self, file_id: str, tenant: str | None = None) -> FileRecord | None:
         """The file, or None when missing or owned by another tenant (callers can't tell which)."""
-        query = select(FileRow).where(FileRow.id == file_id)
-        if tenant is not None:
-            query = query.where(FileRow.tenant == tenant)
-        row = self.session.scalars(query).one_or_none()
+        row = self.session.scalars(file_query(file_id, tenant)).one_or_none()
         return _file_record(row) if row else None
 
     def page(
         self, tenant: str, *, state: FileState | None, before: str | None, limit: int
     ) -> list[FileRecord]:
         """Newest first; ids are ULIDs, so ``before`` (the last id seen) is the cursor."""
-        query = select(FileRow).where(FileRow.tenant == tenant)
-        if state is not None:
-            query = query.where(FileRow.state == state.value)
-        if before is not None:
-            query = query.where(FileRow.id < before)
-        query = query.order_by(FileRow.id.desc()).limit(limit)
+        query = page_query(tenant, state=state, before=before, limit=limit)
         return [_file_record(row) for row in self.session.scalars(query)]
 
     def stored(self, tenant: str) -> tuple[int, int]:
         """How many files the tenant keeps, and their bytes."""
-        query = select(func.count(), func.coalesce(func.sum(FileRow.size), 0)).where(
-            FileRow.tenant == tenant
-        )
-        files, size = self.session.execute(query).one()
+        files, size = self.session.execute(stored_query(tenant)).one()
         return int(files), int(size)
 
     def delete(self, file_id: str, tenant: str) -> bool:

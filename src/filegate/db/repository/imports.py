@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from filegate.db.models import (
@@ -15,6 +15,12 @@ from filegate.domain import (
 )
 
 
+def journal_query(tenant: str, source: str, sha256: str) -> Select[str]:
+    return select(ImportRow.file_id).where(
+        ImportRow.tenant == tenant, ImportRow.source == source, ImportRow.sha256 == sha256
+    )
+
+
 class Imports:
     """The import journal, keyed by (tenant, source path, sha256)."""
 
@@ -22,10 +28,7 @@ class Imports:
         self.session = session
 
     def find(self, tenant: str, source: str, sha256: str) -> str | None:
-        query = select(ImportRow.file_id).where(
-            ImportRow.tenant == tenant, ImportRow.source == source, ImportRow.sha256 == sha256
-        )
-        return self.session.scalar(query)
+        return self.session.scalar(journal_query(tenant, source, sha256))
 
     def record(self, tenant: str, source: str, sha256: str, file_id: str) -> bool:
         """Journal an import in the caller's transaction; False if another run journaled it."""

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy import Select, Table, Update, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from filegate.db.models import (
@@ -50,6 +50,60 @@ def _job_record(row: Any) -> JobRecord:
         outcome=row.outcome,
         error=row.error,
         request_id=row.request_id,
+    )
+
+
+def claim_statement(kind: JobKind, subject: str, lease: timedelta, now: datetime) -> Update:
+    """UPDATE ... RETURNING: the claim and the claimed row in one statement."""
+    jobs = _JOBS.c
+    return (
+        update(_JOBS)
+        .where(
+            jobs.kind == kind.value,
+            jobs.subject == subject,
+            or_(
+                and_(jobs.state == JobState.QUEUED.value, jobs.run_after <= now),
+                and_(jobs.state == JobState.RUNNING.value, jobs.started_at < now - lease),
+            ),
+        )
+        .values(
+            state=JobState.RUNNING.value,
+            started_at=now,
+            finished_at=None,
+            attempts=jobs.attempts + 1,
+        )
+        .returning(*jobs)
+    )
+
+
+def stalled_query(now: datetime, lease: timedelta, limit: int) -> Select[JobRow]:
+    return (
+        select(JobRow)
+        .where(
+            or_(
+                and_(JobRow.state == JobState.QUEUED.value, JobRow.run_after < now - lease),
+                and_(JobRow.state == JobState.RUNNING.value, JobRow.started_at < now - lease),
+            )
+        )
+        .order_by(JobRow.run_after)
+        .limit(limit)
+    )
+
+
+def oldest_waiting_query(now: datetime) -> Select[str, datetime]:
+    return (
+        select(JobRow.kind, func.min(JobRow.enqueued_at))
+        .where(JobRow.state == JobState.QUEUED.value, JobRow.run_after <= now)
+        .group_by(JobRow.kind)
+    )
+
+
+def recent_failures_query(limit: int) -> Select[JobRow]:
+    return (
+        select(JobRow)
+        .where(JobRow.state == JobState.FAILED.value)
+        .order_by(JobRow.finished_at.desc())
+        .limit(limit)
     )
 
 
@@ -137,27 +191,7 @@ class Jobs:
 
     def claim(self, kind: JobKind, subject: str, lease: timedelta) -> JobRecord | None:
         """Take a job that is due, or whose runner has held it longer than ``lease`` (crashed)."""
-        now = utcnow()
-        jobs = _JOBS.c
-        # UPDATE ... RETURNING: the claim and the claimed row in one statement.
-        row = self.session.execute(
-            update(_JOBS)
-            .where(
-                jobs.kind == kind.value,
-                jobs.subject == subject,
-                or_(
-                    and_(jobs.state == JobState.QUEUED.value, jobs.run_after <= now),
-                    and_(jobs.state == JobState.RUNNING.value, jobs.started_at < now - lease),
-                ),
-            )
-            .values(
-                state=JobState.RUNNING.value,
-                started_at=now,
-                finished_at=None,
-                attempts=jobs.attempts + 1,
-            )
-            .returning(*jobs)
-        ).one_or_none()
+        row = self.session.execute(claim_statement(kind, subject, lease, utcnow())).one_or_none()
         return _job_record(row) if row is not None else None
 
     def release(self, kind: JobKind, subject: str, run_after: datetime) -> JobRecord | None:
@@ -221,18 +255,7 @@ class Jobs:
 
     def stalled(self, now: datetime, lease: timedelta, limit: int) -> list[JobRecord]:
         """Jobs whose trigger was lost: queued and overdue by a lease, or running past it."""
-        query = (
-            select(JobRow)
-            .where(
-                or_(
-                    and_(JobRow.state == JobState.QUEUED.value, JobRow.run_after < now - lease),
-                    and_(JobRow.state == JobState.RUNNING.value, JobRow.started_at < now - lease),
-                )
-            )
-            .order_by(JobRow.run_after)
-            .limit(limit)
-        )
-        return [_job_record(row) for row in self.session.scalars(query)]
+        return [_job_record(row) for row in self.session.scalars(stalled_query(now, lease, limit))]
 
     def active(self, kind: JobKind, subjects: Collection[str]) -> set[str]:
         """Which of ``subjects`` have a queued or running job of ``kind``."""
@@ -251,21 +274,10 @@ class Jobs:
 
     def oldest_waiting(self, now: datetime) -> dict[str, datetime]:
         """Per kind, the enqueue time of the oldest job that is due and not yet started."""
-        query = (
-            select(JobRow.kind, func.min(JobRow.enqueued_at))
-            .where(JobRow.state == JobState.QUEUED.value, JobRow.run_after <= now)
-            .group_by(JobRow.kind)
-        )
-        return {str(kind): when for kind, when in self.session.execute(query)}
+        return {str(kind): when for kind, when in self.session.execute(oldest_waiting_query(now))}
 
     def recent_failures(self, limit: int) -> list[JobRecord]:
-        query = (
-            select(JobRow)
-            .where(JobRow.state == JobState.FAILED.value)
-            .order_by(JobRow.finished_at.desc())
-            .limit(limit)
-        )
-        return [_job_record(row) for row in self.session.scalars(query)]
+        return [_job_record(row) for row in self.session.scalars(recent_failures_query(limit))]
 
     def forget_finished(self, cutoff: datetime, kinds: Iterable[JobKind]) -> int:
         """Drop finished ledger rows of ``kinds`` older than ``cutoff`` (schedule slots pile up)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from filegate.db.models import (
@@ -29,6 +29,10 @@ def _key_record(row: ApiKeyRow) -> ApiKeyRecord:
     )
 
 
+def active_key_query(key_hash: str) -> Select[ApiKeyRow]:
+    return select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None))
+
+
 class ApiKeys:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -48,10 +52,7 @@ class ApiKeys:
         )
 
     def find_active(self, key_hash: str) -> ApiKeyRecord | None:
-        query = select(ApiKeyRow).where(
-            ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None)
-        )
-        row = self.session.scalars(query).one_or_none()
+        row = self.session.scalars(active_key_query(key_hash)).one_or_none()
         return _key_record(row) if row else None
 
     def all(self, tenant: str | None = None) -> list[ApiKeyRecord]:

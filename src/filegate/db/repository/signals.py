@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Select, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,36 @@ class ReleaseRecord:
     first_started_at: datetime
     last_started_at: datetime
     last_seen_at: datetime
+
+
+def totals_query(
+    since: datetime, until: datetime, release: str | None = None
+) -> Select[str, str, int | None, float | None]:
+    query = (
+        select(
+            SignalMinuteRow.signal,
+            SignalMinuteRow.label,
+            func.sum(SignalMinuteRow.count),
+            func.sum(SignalMinuteRow.total),
+        )
+        .where(SignalMinuteRow.minute >= since, SignalMinuteRow.minute < until)
+        .group_by(SignalMinuteRow.signal, SignalMinuteRow.label)
+    )
+    return query if release is None else query.where(SignalMinuteRow.release == release)
+
+
+def per_minute_query(
+    signal: str, since: datetime, until: datetime
+) -> Select[datetime, str, int | None]:
+    return (
+        select(SignalMinuteRow.minute, SignalMinuteRow.label, func.sum(SignalMinuteRow.count))
+        .where(
+            SignalMinuteRow.signal == signal,
+            SignalMinuteRow.minute >= since,
+            SignalMinuteRow.minute < until,
+        )
+        .group_by(SignalMinuteRow.minute, SignalMinuteRow.label)
+    )
 
 
 class Signals:
@@ -79,36 +109,18 @@ class Signals:
         self, since: datetime, until: datetime, release: str | None = None
     ) -> dict[tuple[str, str], tuple[int, float]]:
         """(signal, label) -> (count, total) over the minutes in [since, until)."""
-        query = (
-            select(
-                SignalMinuteRow.signal,
-                SignalMinuteRow.label,
-                func.sum(SignalMinuteRow.count),
-                func.sum(SignalMinuteRow.total),
-            )
-            .where(SignalMinuteRow.minute >= since, SignalMinuteRow.minute < until)
-            .group_by(SignalMinuteRow.signal, SignalMinuteRow.label)
-        )
-        if release is not None:
-            query = query.where(SignalMinuteRow.release == release)
         return {
             (signal, label): (int(count or 0), float(total or 0.0))
-            for signal, label, count, total in self.session.execute(query)
+            for signal, label, count, total in self.session.execute(
+                totals_query(since, until, release)
+            )
         }
 
     def per_minute(
         self, signal: str, since: datetime, until: datetime
     ) -> dict[tuple[datetime, str], int]:
         """(minute, label) -> count for one signal (the status page's small charts)."""
-        query = (
-            select(SignalMinuteRow.minute, SignalMinuteRow.label, func.sum(SignalMinuteRow.count))
-            .where(
-                SignalMinuteRow.signal == signal,
-                SignalMinuteRow.minute >= since,
-                SignalMinuteRow.minute < until,
-            )
-            .group_by(SignalMinuteRow.minute, SignalMinuteRow.label)
-        )
+        query = per_minute_query(signal, since, until)
         return {(minute, label): int(n or 0) for minute, label, n in self.session.execute(query)}
 
     def forget_before(self, cutoff: datetime) -> int:

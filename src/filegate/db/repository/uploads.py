@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from filegate.db.models import (
@@ -38,6 +38,32 @@ def _upload_record(row: UploadRow) -> UploadRecord:
     )
 
 
+def upload_query(upload_id: str, tenant: str | None = None) -> Select[UploadRow]:
+    query = select(UploadRow).where(UploadRow.id == upload_id)
+    return query if tenant is None else query.where(UploadRow.tenant == tenant)
+
+
+def in_flight_query(tenant: str, now: datetime) -> Select[str, int, int | None, int]:
+    receiving = (UploadRow.state == UploadState.RECEIVING.value) & (
+        UploadRow.concat.is_(None) | (UploadRow.concat != "final")
+    )
+    waiting_part = (
+        (UploadRow.state == UploadState.COMPLETE.value)
+        & (UploadRow.concat == "partial")
+        & (UploadRow.expires_at > now)
+    )
+    return (
+        select(
+            UploadRow.profile,
+            func.count(),
+            func.coalesce(func.sum(UploadRow.length), 0),
+            func.count() - func.count(UploadRow.length),
+        )
+        .where(UploadRow.tenant == tenant, receiving | waiting_part)
+        .group_by(UploadRow.profile)
+    )
+
+
 class Uploads:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -63,35 +89,14 @@ class Uploads:
         )
 
     def get(self, upload_id: str, tenant: str | None = None) -> UploadRecord | None:
-        query = select(UploadRow).where(UploadRow.id == upload_id)
-        if tenant is not None:
-            query = query.where(UploadRow.tenant == tenant)
-        row = self.session.scalars(query).one_or_none()
+        row = self.session.scalars(upload_query(upload_id, tenant)).one_or_none()
         return _upload_record(row) if row else None
 
     def in_flight(self, tenant: str, now: datetime) -> list[tuple[str, int, int, int]]:
         """Per profile: (profile, uploads, declared bytes, uploads with a deferred length) of
         the tenant's uploads that hold or await bytes: those still receiving, and complete
         partial uploads a final may still join. A final is left out: its bytes are its parts'."""
-        receiving = (UploadRow.state == UploadState.RECEIVING.value) & (
-            UploadRow.concat.is_(None) | (UploadRow.concat != "final")
-        )
-        waiting_part = (
-            (UploadRow.state == UploadState.COMPLETE.value)
-            & (UploadRow.concat == "partial")
-            & (UploadRow.expires_at > now)
-        )
-        query = (
-            select(
-                UploadRow.profile,
-                func.count(),
-                func.coalesce(func.sum(UploadRow.length), 0),
-                func.count() - func.count(UploadRow.length),
-            )
-            .where(UploadRow.tenant == tenant, receiving | waiting_part)
-            .group_by(UploadRow.profile)
-        )
-        rows = self.session.execute(query).all()
+        rows = self.session.execute(in_flight_query(tenant, now)).all()
         return [(p, int(c), int(n or 0), int(d)) for p, c, n, d in rows]
 
     def many(self, ids: Sequence[str], tenant: str) -> dict[str, UploadRecord]:
@@ -170,7 +175,8 @@ class Uploads:
         )
         return rows_changed(result) > 0
 
-    def remove(self, upload_id: str, states: Collection[UploadState]) -> bool:
+    def delete(self, upload_id: str, states: Collection[UploadState]) -> bool:
+        """Delete the row while the upload is in one of ``states``."""
         result = self.session.execute(
             delete(UploadRow).where(
                 UploadRow.id == upload_id, UploadRow.state.in_([s.value for s in states])

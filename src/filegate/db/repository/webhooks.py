@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.orm import Session
 
 from filegate.db.models import (
@@ -16,6 +16,7 @@ from filegate.db.models import (
 )
 from filegate.db.repository.base import insert_new, rows_changed
 from filegate.domain import (
+    EventState,
     EventType,
     WebhookEndpointRecord,
     WebhookEventRecord,
@@ -71,7 +72,8 @@ class WebhookEndpoints:
         )
         return self.session.scalar(query)
 
-    def remove(self, endpoint_id: str, tenant: str | None = None) -> bool:
+    def retire(self, endpoint_id: str, tenant: str | None = None) -> bool:
+        """Soft-delete: the row stays (its events name it) but no longer counts as active."""
         query = update(WebhookEndpointRow).where(
             WebhookEndpointRow.id == endpoint_id, WebhookEndpointRow.deleted_at.is_(None)
         )
@@ -79,6 +81,38 @@ class WebhookEndpoints:
             query = query.where(WebhookEndpointRow.tenant == tenant)
         result = self.session.execute(query.values(deleted_at=utcnow()))
         return rows_changed(result) > 0
+
+
+def event_query(event_id: str) -> Select[WebhookEventRow]:
+    return select(WebhookEventRow).where(WebhookEventRow.id == event_id)
+
+
+def failing_endpoints_query(
+    since: datetime, limit: int
+) -> Select[str, str, str, int, int | None, str | None]:
+    # Not delivered, spelt as the states it can be, so (state, created_at) serves it.
+    undelivered = [EventState.PENDING.value, EventState.FAILED.value]
+    failing = (
+        WebhookEventRow.state.in_(undelivered),
+        WebhookEventRow.created_at >= since,
+        WebhookEventRow.last_error.is_not(None),
+    )
+    given_up = case((WebhookEventRow.state == EventState.FAILED.value, 1), else_=0)
+    return (
+        select(
+            WebhookEventRow.endpoint_id,
+            WebhookEndpointRow.tenant,
+            WebhookEndpointRow.url,
+            func.count(),
+            func.sum(given_up),
+            func.max(WebhookEventRow.last_error),
+        )
+        .join(WebhookEndpointRow, WebhookEndpointRow.id == WebhookEventRow.endpoint_id)
+        .where(*failing)
+        .group_by(WebhookEventRow.endpoint_id, WebhookEndpointRow.tenant, WebhookEndpointRow.url)
+        .order_by(func.count().desc())
+        .limit(limit)
+    )
 
 
 def _event_record(row: WebhookEventRow) -> WebhookEventRecord:
@@ -89,7 +123,7 @@ def _event_record(row: WebhookEventRow) -> WebhookEventRecord:
         type=EventType(row.type),
         subject=row.subject,
         payload=row.payload,
-        state=row.state,
+        state=EventState(row.state),
         attempts=row.attempts,
         last_status=row.last_status,
         created_at=row.created_at,
@@ -118,14 +152,14 @@ class WebhookEvents:
             "type": type_.value,
             "subject": subject,
             "payload": dict(payload),
-            "state": "pending",
+            "state": EventState.PENDING.value,
             "attempts": 0,
             "created_at": utcnow(),
         }
         return event_id if insert_new(self.session, WebhookEventRow, values) else None
 
     def get(self, event_id: str) -> WebhookEventRecord | None:
-        row = self.session.get(WebhookEventRow, event_id)
+        row = self.session.scalars(event_query(event_id)).one_or_none()
         return _event_record(row) if row else None
 
     def for_subject(self, subject: str) -> list[WebhookEventRecord]:
@@ -135,7 +169,9 @@ class WebhookEvents:
     def attempted(self, event_id: str, *, status: int | None, error: str | None) -> None:
         self.session.execute(
             update(WebhookEventRow)
-            .where(WebhookEventRow.id == event_id, WebhookEventRow.state == "pending")
+            .where(
+                WebhookEventRow.id == event_id, WebhookEventRow.state == EventState.PENDING.value
+            )
             .values(
                 attempts=WebhookEventRow.attempts + 1,
                 last_status=status,
@@ -146,44 +182,27 @@ class WebhookEvents:
     def delivered(self, event_id: str) -> bool:
         result = self.session.execute(
             update(WebhookEventRow)
-            .where(WebhookEventRow.id == event_id, WebhookEventRow.state == "pending")
-            .values(state="delivered", delivered_at=utcnow())
+            .where(
+                WebhookEventRow.id == event_id, WebhookEventRow.state == EventState.PENDING.value
+            )
+            .values(state=EventState.DELIVERED.value, delivered_at=utcnow())
         )
         return rows_changed(result) > 0
 
     def given_up(self, event_id: str) -> bool:
         result = self.session.execute(
             update(WebhookEventRow)
-            .where(WebhookEventRow.id == event_id, WebhookEventRow.state == "pending")
-            .values(state="failed")
+            .where(
+                WebhookEventRow.id == event_id, WebhookEventRow.state == EventState.PENDING.value
+            )
+            .values(state=EventState.FAILED.value)
         )
         return rows_changed(result) > 0
 
     def failing_endpoints(self, since: datetime, limit: int) -> list[FailingEndpoint]:
         """Endpoints with events since ``since`` that failed at least once and are not
         delivered (still retrying, or given up), most failing first."""
-        failing = (
-            WebhookEventRow.created_at >= since,
-            WebhookEventRow.state != "delivered",
-            WebhookEventRow.last_error.is_not(None),
-        )
-        query = (
-            select(
-                WebhookEventRow.endpoint_id,
-                WebhookEndpointRow.tenant,
-                WebhookEndpointRow.url,
-                func.count(),
-                func.sum(case((WebhookEventRow.state == "failed", 1), else_=0)),
-                func.max(WebhookEventRow.last_error),
-            )
-            .join(WebhookEndpointRow, WebhookEndpointRow.id == WebhookEventRow.endpoint_id)
-            .where(*failing)
-            .group_by(
-                WebhookEventRow.endpoint_id, WebhookEndpointRow.tenant, WebhookEndpointRow.url
-            )
-            .order_by(func.count().desc())
-            .limit(limit)
-        )
+        query = failing_endpoints_query(since, limit)
         return [
             FailingEndpoint(
                 endpoint_id, tenant, url, int(events), int(given_up or 0), str(error or "")

@@ -8,12 +8,16 @@ Owner: filegate core team (foundation issue)
 Expected result: empty tables ``files`` and ``api_keys`` with their indexes; no data moves.
 Rollback: downgrade() drops both tables, and with them every file record and API key; the
 stored objects on disk are left alone (reconciliation reports them as orphans).
+Expected duration: 0.05 s on 0 rows: it creates the tables, on either database (measured 2026-12-06 on 2 cores, about
+twice as long with a test suite running alongside; docs/database.md).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from filegate.db.invariants import Probe
 
 revision = "0001"
 down_revision = None
@@ -69,3 +73,19 @@ def downgrade() -> None:
     with op.batch_alter_table("api_keys") as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_tenant"))
     op.drop_table("api_keys")
+
+
+def expected(probe: Probe) -> list[str]:
+    """Both tables, with every column and index upgrade() creates."""
+    return [
+        *probe.table(
+            "files",
+            columns="id tenant original_name display_name size sha256 declared_type detected_type profile state findings created_at updated_at inspected_at",
+            indexes="ix_files_state ix_files_tenant_id",
+        ),
+        *probe.table(
+            "api_keys",
+            columns="id tenant name prefix key_hash scopes created_at revoked_at",
+            indexes="ix_api_keys_tenant uq_api_keys_key_hash",
+        ),
+    ]

@@ -10,12 +10,17 @@ api_keys tables and their rows are untouched.
 Rollback: downgrade() drops ``uploads``; uploads in progress are lost (clients start again) and
 their partial bytes under ``<storage>/uploads`` become orphans for reconciliation. Completed
 uploads are already files and are not affected.
+Expected duration: 0.03 s on 200,000 rows of files, which it does not touch, on either
+database (measured 2026-12-06 on 2 cores, about
+twice as long with a test suite running alongside; docs/database.md).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from filegate.db.invariants import Probe
 
 revision = "0002"
 down_revision = "0001"
@@ -50,3 +55,15 @@ def downgrade() -> None:
     with op.batch_alter_table("uploads") as batch_op:
         batch_op.drop_index("ix_uploads_state_expires_at")
     op.drop_table("uploads")
+
+
+def expected(probe: Probe) -> list[str]:
+    """The uploads table with its index; files and keys keep every row."""
+    return [
+        *probe.table(
+            "uploads",
+            columns="id tenant profile length offset metadata_header filename filetype concat parts state expires_at created_at updated_at",
+            indexes="ix_uploads_state_expires_at",
+        ),
+        *probe.rows_kept("files", "api_keys"),
+    ]

@@ -11,12 +11,17 @@ files keep their state; quarantined ones are picked up by the first ``rescan`` r
 Rollback: downgrade() drops the four tables and the column. Webhook endpoints and their
 secrets are lost (re-create them), the import journal is lost (a re-run would import the same
 sources again), and a file inspected but not yet promoted is inspected again by the old worker.
+Expected duration: 0.04 s on 200,000 rows of files on PostgreSQL, 0.02 s on SQLite: a
+nullable column rewrites no row (measured 2026-12-06 on 2 cores, about
+twice as long with a test suite running alongside; docs/database.md).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from filegate.db.invariants import Probe
 
 revision = "0003"
 down_revision = "0002"
@@ -103,3 +108,24 @@ def downgrade() -> None:
     op.drop_table("jobs")
     with op.batch_alter_table("files") as batch_op:
         batch_op.drop_column("verdict")
+
+
+def expected(probe: Probe) -> list[str]:
+    """Four new tables with their keys; ``files.verdict`` NULL everywhere; no row lost."""
+    return [
+        *probe.table(
+            "jobs",
+            columns="id kind subject state attempts run_after outcome",
+            indexes="uq_jobs_kind_subject ix_jobs_state_run_after",
+        ),
+        *probe.table("webhook_endpoints", indexes="ix_webhook_endpoints_tenant"),
+        *probe.table(
+            "webhook_events",
+            columns="id endpoint_id type subject state attempts",
+            indexes="uq_webhook_events_endpoint_id ix_webhook_events_state",
+        ),
+        *probe.table("imports", indexes="uq_imports_tenant"),
+        *probe.column("files", "verdict", nullable=True),
+        *probe.no_rows("files", "verdict IS NOT NULL"),
+        *probe.rows_kept("files", "api_keys", "uploads"),
+    ]

@@ -8,17 +8,21 @@ Create Date: 2026-12-02
 Owner: filegate core team (production-checks issue)
 Expected result: two new empty tables, ``signal_minutes`` and ``processes``; ``jobs`` gains a
 nullable ``request_id`` column (NULL on every existing row, so old jobs log without one). No
-existing row changes. On PostgreSQL adding a nullable column is a catalogue change
-(milliseconds on any size); SQLite rebuilds the jobs table, seconds for a million rows.
+existing row changes. Adding a nullable column is a catalogue change on both databases
+(milliseconds on any size; SQLite adds it with ALTER TABLE, no rebuild, as measured).
 Rollback: downgrade() drops both tables and the column. The status page then forgets its
 history (it starts again from the next minute after an upgrade) and the job ledger's request
 ids are lost; files, keys, uploads and jobs are untouched.
+Expected duration: 0.03 s on 200,000 rows of jobs on PostgreSQL, 0.02 s on SQLite (measured 2026-12-06 on 2 cores, about
+twice as long with a test suite running alongside; docs/database.md).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from filegate.db.invariants import Probe
 
 revision = "0006"
 down_revision = "0005"
@@ -59,3 +63,18 @@ def downgrade() -> None:
     op.drop_index("ix_processes_last_seen_at", table_name="processes")
     op.drop_table("processes")
     op.drop_table("signal_minutes")
+
+
+def expected(probe: Probe) -> list[str]:
+    """The two status tables; ``jobs.request_id`` NULL on every old job; no row lost."""
+    return [
+        *probe.table("signal_minutes", columns="minute release signal label count total"),
+        *probe.table(
+            "processes",
+            columns="id release role hostname pid started_at last_seen_at",
+            indexes="ix_processes_last_seen_at",
+        ),
+        *probe.column("jobs", "request_id", nullable=True),
+        *probe.no_rows("jobs", "request_id IS NOT NULL"),
+        *probe.rows_kept("jobs", "files", "webhook_events"),
+    ]
