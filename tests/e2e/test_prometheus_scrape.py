@@ -200,10 +200,10 @@ class Prometheus:
         self.stop()
 
 
-def upload_everywhere(servers: Sequence[LiveServer], key: str) -> None:
-    """UPLOADS small text files, round-robin over ``servers``; returns once each is clean."""
+def upload_everywhere(servers: Sequence[LiveServer], key: str, count: int, first: int = 0) -> None:
+    """``count`` small text files, round-robin over ``servers``; returns once each is clean."""
     made: list[tuple[LiveServer, str]] = []
-    for index in range(UPLOADS):
+    for index in range(first, first + count):
         server = servers[index % len(servers)]
         with server.client(key) as client:
             files = {"file": (f"n{index}.txt", f"note {index}\n".encode(), "text/plain")}
@@ -231,7 +231,16 @@ def test_prometheus_scrapes_two_api_processes_and_a_worker(tmp_path: Path) -> No
             "filegate-worker": [f"{HOST}:{worker_port}"],
         }
         with Prometheus(tmp_path, jobs) as prometheus:
-            upload_everywhere([first, second], first.create_key("scrape"))
+            key = first.create_key("scrape")
+            # One file first, seen by Prometheus, then the rest: a rate needs the series to
+            # grow between two scrapes, and a series born with its final count never does.
+            upload_everywhere([first, second], key, 1)
+            wait_for(
+                lambda: (prometheus.value("sum(filegate_time_to_verdict_seconds_count)") or 0) >= 1,
+                15.0,
+                "Prometheus to see the first verdict",
+            )
+            upload_everywhere([first, second], key, UPLOADS - 1, first=1)
             for server in (first, second):  # readiness feeds filegate_dependency_up
                 assert httpx.get(f"{server.base_url}/readyz", timeout=10).status_code == 200
             # A worker counts an inspection just after its verdict commits: wait for the last.
@@ -264,9 +273,13 @@ def started_together(
 
 
 def check_what_prometheus_stores(prometheus: Prometheus) -> None:
-    assert prometheus.value(f'count(up{{job=~"{SCRAPE}"}} == 1)') == 3
-    assert prometheus.value('sum(filegate_uploads_total{outcome="accepted"})') == UPLOADS
-    assert prometheus.value("sum(filegate_inspections_total)") == UPLOADS
+    # Scrapes are eventually consistent: wait (briefly) for each sum rather than racing one.
+    for expr, wanted in (
+        (f'count(up{{job=~"{SCRAPE}"}} == 1)', 3),
+        ('sum(filegate_uploads_total{outcome="accepted"})', UPLOADS),
+        ("sum(filegate_inspections_total)", UPLOADS),
+    ):
+        wait_for(lambda e=expr, w=wanted: prometheus.value(e) == w, 10.0, f"{expr} == {wanted}")
     inspecting = prometheus.query("sum by (job) (filegate_inspections_total)")
     assert [r["metric"] for r in inspecting] == [{"job": "filegate-worker"}]
     releases = prometheus.query("count by (release) (filegate_build_info)")
