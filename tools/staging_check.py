@@ -62,13 +62,20 @@ def _payload(size: int, seed: str) -> bytes:
     return (line * (size // len(line) + 1))[:size]
 
 
-def direct_upload(proxy: httpx.Client, _apis: list[httpx.Client], _hooks: Receiver) -> str:
-    data = _payload(300_000, "direct")
-    posted = proxy.post("/v1/files", files={"file": ("notes.txt", data, "text/plain")})
+def _uploaded_and_decided(
+    proxy: httpx.Client, name: str, data: bytes
+) -> tuple[str, dict[str, Any]]:
+    """A direct upload through the proxy, and its record once inspection decided it."""
+    posted = proxy.post("/v1/files", files={"file": (name, data, "text/plain")})
     if posted.status_code != 202:
         raise CheckFailed(f"upload answered {posted.status_code}: {posted.text[:300]}")
     file_id = str(posted.json()["id"])
-    record = _decided(proxy, file_id)
+    return file_id, _decided(proxy, file_id)
+
+
+def direct_upload(proxy: httpx.Client, _apis: list[httpx.Client], _hooks: Receiver) -> str:
+    data = _payload(300_000, "direct")
+    file_id, record = _uploaded_and_decided(proxy, "notes.txt", data)
     if record["state"] != "clean":
         raise CheckFailed(f"{file_id} is {record['state']}: {record.get('findings')}")
     content = proxy.get(f"/v1/files/{file_id}/content")
@@ -110,11 +117,7 @@ def tus_resumed_elsewhere(_proxy: httpx.Client, apis: list[httpx.Client], _hooks
 
 
 def eicar_rejected(proxy: httpx.Client, _apis: list[httpx.Client], _hooks: Receiver) -> str:
-    posted = proxy.post("/v1/files", files={"file": ("eicar.txt", EICAR, "text/plain")})
-    if posted.status_code != 202:
-        raise CheckFailed(f"upload answered {posted.status_code}: {posted.text[:300]}")
-    file_id = str(posted.json()["id"])
-    record = _decided(proxy, file_id)
+    file_id, record = _uploaded_and_decided(proxy, "eicar.txt", EICAR)
     if record["state"] != "rejected":
         raise CheckFailed(f"the EICAR file is {record['state']}")
     served = proxy.get(f"/v1/files/{file_id}/content")
