@@ -23,7 +23,7 @@ from filegate.db.repository import Jobs
 from filegate.domain import JobKind, JobRecord, JobState
 from tests.e2e.live import LiveServer, free_port, inspected, wait_for
 from tests.support.samples import png
-from tests.support.services import require_service
+from tests.support.services import require_service, stop_process
 
 VCL = Path(__file__).resolve().parents[2] / "deploy" / "varnish" / "filegate.vcl"
 IMAGE = png(64, 48)
@@ -83,12 +83,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer
             wait_for(lambda: _answers(cache), 60, "Varnish to answer")
             yield server, cache
         finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, 15)
             log.close()
 
 

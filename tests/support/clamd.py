@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from filegate.inspect import antivirus
-from tests.support.services import require_service
+from tests.support.services import require_service, stop_process
 
 # The EICAR test string: every scanner treats it as a virus; it does nothing.
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -47,9 +47,5 @@ def running_clamd(workdir: Path) -> Iterator[antivirus.ScannerConfig]:
             time.sleep(0.2)
         yield scanner
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         log.close()

@@ -40,7 +40,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tests.support.services import require_service
+from tests.support.services import require_service, stop_process
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -203,16 +203,6 @@ def _answers(probe: S3Client) -> bool:
     return True
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def _forget_grpc_sockets(ports: dict[str, int]) -> None:
     """weed keeps a unix socket per gRPC port in /tmp; a KILL leaves them behind."""
     for service, port in ports.items():
@@ -290,7 +280,7 @@ def running_seaweedfs(
                     yield server
                     return
             finally:
-                _stop(process)
+                stop_process(process, STOP_SECONDS)
                 _forget_grpc_sockets(ports)
         raise RuntimeError(
             f"SeaweedFS found no free ports in {START_ATTEMPTS} tries:\n{_tail(log)}"

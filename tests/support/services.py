@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,3 +65,14 @@ def without_filegate_env(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> Path
             monkeypatch.delenv(name)
     monkeypatch.chdir(workdir)
     return workdir
+
+
+def stop_process(process: subprocess.Popen[bytes], seconds: float = 10.0) -> None:
+    """TERM, then KILL if it is still there after ``seconds``; reaped either way."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -15,6 +15,7 @@ a key id revokes every link it signed), or, for a single host, a key generated o
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -47,10 +48,15 @@ class LinkKeys:
 
 
 def link_keys(settings: Settings) -> LinkKeys:
-    """The configured keys, else this host's own (generated on first use, mode 0600)."""
-    text = settings.link_keys.get_secret_value().strip()
+    """The configured keys, else this host's own (generated on first use, mode 0600); read
+    and parsed once per configuration, not on every share request."""
+    return _parsed_keys(settings.link_keys.get_secret_value().strip(), settings.data_dir)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_keys(text: str, data_dir: Path) -> LinkKeys:
     if not text:
-        text = _local_keys(settings.data_dir / KEYS_FILE)
+        text = _local_keys(data_dir / KEYS_FILE)
     pairs = []
     for part in text.split(","):
         kid, _, secret = part.strip().partition("=")
