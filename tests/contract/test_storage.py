@@ -378,7 +378,8 @@ def test_bytes_never_acknowledged_are_ignored_on_reopen(storage: Storage, small_
     kept = os.urandom(6 * MIB + 11)
     append(storage, key, 0, kept)
     append(storage, key, len(kept), os.urandom(9 * MIB))  # never acknowledged
-    rest = os.urandom(2 * MIB + 5)
+    # Longer than a part: S3 took a part of the same range above (SeaweedFS then lists both).
+    rest = os.urandom(small_parts + 2 * MIB + 5)
     append(storage, key, len(kept), rest)
     storage.seal(U, key, len(kept) + len(rest))
     assert get(storage, U, key) == kept + rest
@@ -622,3 +623,73 @@ def test_local_errors_do_not_reveal_paths(local: LocalStorage, root: Path) -> No
 def test_local_read_fails_before_streaming(local: LocalStorage) -> None:
     with raises_storage_error():
         local.read(Q, new_id())
+
+
+# --- S3 only ------------------------------------------------------------------------------------
+
+
+class _PartTrouble:
+    """The real SeaweedFS client, with ``upload_part`` slowed down and failing from part
+    ``fail_from`` on (a network that went away while parts were on their way)."""
+
+    def __init__(self, client: object, *, delay: float = 0.0, fail_from: int = 0) -> None:
+        self._client = client
+        self.delay = delay
+        self.fail_from = fail_from
+        self.landed: list[int] = []
+
+    def upload_part(self, **kwargs: object) -> object:
+        time.sleep(self.delay)
+        number = kwargs["PartNumber"]
+        assert isinstance(number, int)
+        if self.fail_from and number >= self.fail_from:
+            raise s3.BotoCoreError()
+        answer = self._client.upload_part(**kwargs)  # type: ignore[attr-defined]
+        self.landed.append(number)
+        return answer
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+
+def _troubled_s3(request: pytest.FixtureRequest, trouble: _PartTrouble) -> S3Storage:
+    storage = _s3(request)
+    assert isinstance(storage, S3Storage)
+    return S3Storage(trouble, storage.bucket, f"t-{uuid.uuid4().hex}")  # type: ignore[arg-type]
+
+
+def test_s3_a_part_that_fails_on_its_way_fails_the_sync(
+    request: pytest.FixtureRequest, small_parts: int
+) -> None:
+    """Parts go to S3 while the next one fills: a part refused meanwhile surfaces at ``sync``
+    (before the caller advances the offset), and the upload reopens at its last offset."""
+    trouble = _PartTrouble(request.getfixturevalue("s3_server").client())
+    storage = _troubled_s3(request, trouble)
+    key = new_id()
+    kept = os.urandom(small_parts + 3)
+    append(storage, key, 0, kept)
+    trouble.fail_from = 3
+    appender = storage.appender(U, key, len(kept))
+    with raises_storage_error():
+        # The failure may surface while writing (too many parts waiting) or at the sync.
+        appender.write(os.urandom(3 * small_parts))
+        appender.sync()
+    appender.close()
+    trouble.fail_from = 0
+    rest = os.urandom(2 * small_parts + 9)
+    append(storage, key, len(kept), rest)
+    storage.seal(U, key, len(kept) + len(rest))
+    assert get(storage, U, key) == kept + rest
+
+
+def test_s3_close_waits_for_the_parts_on_their_way(
+    request: pytest.FixtureRequest, small_parts: int
+) -> None:
+    """No part of a closed appender may land later: it could overwrite the part of the same
+    number that the next request sends."""
+    trouble = _PartTrouble(request.getfixturevalue("s3_server").client(), delay=0.3)
+    storage = _troubled_s3(request, trouble)
+    appender = storage.appender(U, new_id(), 0)
+    appender.write(os.urandom(2 * small_parts))
+    appender.close()
+    assert sorted(trouble.landed) == [1, 2]

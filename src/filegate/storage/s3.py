@@ -10,10 +10,13 @@ with its endpoint, region, addressing style, timeouts and retries.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -37,6 +40,11 @@ else:
 # each writer holds one part in memory.
 MIN_PART_SIZE = 5 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
+# Parts of one stream on their way to S3 at once, sent from a shared pool of threads while the
+# caller fills the next one: S3's round trip then overlaps receiving and hashing instead of
+# stalling them. Memory per stream: this many parts plus the one filling.
+PARTS_IN_FLIGHT = 2
+PART_SENDERS = 16
 # copy_object copies up to 5 GiB in one request; beyond, a multipart copy.
 SINGLE_COPY_LIMIT = 5 * 1024**3
 COPY_PART_SIZE = 512 * 1024 * 1024
@@ -47,10 +55,19 @@ PRESIGNED_SECONDS = 300
 # An appended object's tail pieces: <name>.tail-<start>-<end> (never a file id, so never listed
 # by ``keys``).
 TAIL_MARK = ".tail-"
+# A tail object's metadata: how many bytes of its body are the manifest of parts.
+MANIFEST_LENGTH = "filegate-manifest-bytes"
 NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 # Multipart uploads of writers (quarantine, clean) that died can be aborted after a grace
 # period; the uploads area holds resumable uploads, which expire by their own rules.
 WRITER_AREAS = (Area.QUARANTINE, Area.CLEAN)
+
+
+@functools.cache
+def _part_senders() -> ThreadPoolExecutor:
+    """The threads that send parts, shared by every stream of the process (boto3's clients
+    are thread-safe); they block on the network, not on the GIL."""
+    return ThreadPoolExecutor(PART_SENDERS, thread_name_prefix="filegate-s3-part")
 
 
 def _fail(message: str, **extra: object) -> FilegateError:
@@ -84,8 +101,10 @@ class _Tail(NamedTuple):
 
 class _PartStream:
     """An object on its way into S3 as a multipart upload: bytes are buffered into parts of
-    ``PART_SIZE`` and sent as each fills (one part in memory); ``_finish`` completes the
-    upload with what is left as its last part, or PUTs an object smaller than a part whole."""
+    ``PART_SIZE`` and each full part is sent on a helper thread while the next one fills (at
+    most ``PARTS_IN_FLIGHT`` parts on their way, so memory stays a few parts); ``_drain`` waits
+    until S3 has acknowledged every part sent. ``_finish`` completes the upload with what is
+    left as its last part, or PUTs an object smaller than a part whole."""
 
     def __init__(self, client: S3Client, bucket: str, name: str, area: Area, key: str) -> None:
         self._client = client
@@ -95,9 +114,11 @@ class _PartStream:
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[CompletedPartTypeDef] = []
+        self._in_flight: deque[Future[CompletedPartTypeDef]] = deque()
+        self._next_number = 1
 
     def _take(self, chunk: bytes) -> int:
-        """Buffer ``chunk``, sending every part that filled; how many were sent."""
+        """Buffer ``chunk``, starting to send every part that filled; how many were started."""
         self._buffer += chunk
         sent = 0
         while len(self._buffer) >= PART_SIZE:
@@ -107,11 +128,20 @@ class _PartStream:
         return sent
 
     def _send_part(self, data: bytes) -> None:
-        with _s3_errors("cannot write object", **self._extra):
-            if self._upload_id is None:
+        """Start sending ``data`` as the next part, waiting first while too many are on their
+        way (a failure of an earlier part surfaces here)."""
+        if self._upload_id is None:
+            with _s3_errors("cannot write object", **self._extra):
                 created = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._name)
-                self._upload_id = created["UploadId"]
-            number = len(self._parts) + 1
+            self._upload_id = created["UploadId"]
+        while len(self._in_flight) >= PARTS_IN_FLIGHT:
+            self._settle_oldest()
+        number, self._next_number = self._next_number, self._next_number + 1
+        self._in_flight.append(_part_senders().submit(self._upload_part, number, data))
+
+    def _upload_part(self, number: int, data: bytes) -> CompletedPartTypeDef:
+        assert self._upload_id is not None
+        with _s3_errors("cannot write object", **self._extra):
             answer = self._client.upload_part(
                 Bucket=self._bucket,
                 Key=self._name,
@@ -119,17 +149,40 @@ class _PartStream:
                 PartNumber=number,
                 Body=data,
             )
-        self._parts.append({"ETag": answer["ETag"], "PartNumber": number})
+        return {"ETag": answer["ETag"], "PartNumber": number}
+
+    def _settle_oldest(self) -> None:
+        future = self._in_flight.popleft()
+        try:
+            self._parts.append(future.result())
+        except BaseException:
+            self._forget_in_flight()
+            raise
+
+    def _drain(self) -> None:
+        """Wait until S3 acknowledged every part started (the first failure is raised)."""
+        while self._in_flight:
+            self._settle_oldest()
+
+    def _forget_in_flight(self) -> None:
+        """Wait for the parts still on their way, keeping none of them (after a failure, or
+        when the stream is dropped)."""
+        while self._in_flight:
+            with suppress(Exception):
+                self._in_flight.popleft().result()
 
     def _finish(self, message: str) -> None:
         with _s3_errors(message, **self._extra):
-            if self._upload_id is None:
+            if not self._parts and not self._in_flight:
+                # Less than a part in all (an open multipart upload holds nothing of it).
                 self._client.put_object(
                     Bucket=self._bucket, Key=self._name, Body=bytes(self._buffer)
                 )
             else:
                 if self._buffer:
                     self._send_part(bytes(self._buffer))
+                self._drain()
+                assert self._upload_id is not None
                 self._client.complete_multipart_upload(
                     Bucket=self._bucket,
                     Key=self._name,
@@ -163,6 +216,7 @@ class S3Writer(_PartStream):
         """Drop the parts sent so far; nothing was visible under the key."""
         self._closed = True
         self._buffer = bytearray()
+        self._forget_in_flight()
         if self._upload_id is not None and not self._committed:
             with suppress(ClientError, BotoCoreError):
                 self._client.abort_multipart_upload(
@@ -174,11 +228,14 @@ class S3Writer(_PartStream):
 class S3Appender(_PartStream):
     """Appends to an object through a multipart upload, as tusd's s3store does.
 
-    Bytes are sent as parts of ``PART_SIZE`` as they come; ``sync`` stores what is left over
-    (less than a part) as a *tail* object named after the byte range it holds. Opening at an
-    offset takes the longest run of parts, numbered from 1, that ends at or before it, plus
-    the tail that covers the rest: parts or tails a crash left beyond the offset (never
-    acknowledged) are ignored, overwritten and finally deleted. Memory: one part.
+    Bytes are sent as parts of ``PART_SIZE`` as they come. ``sync`` records the state in a
+    *tail* object named after the byte range it holds, ``<name>.tail-<start>-<end>``: a
+    manifest of the parts that hold bytes ``[0, start)`` (number and ETag of each, as S3
+    acknowledged them), then the bytes after them (less than a part). Opening at an offset
+    reads the tail that ends there; parts and tails a crash left behind (never acknowledged)
+    are ignored and finally deleted. A part number is never used twice: some servers
+    (SeaweedFS) keep every upload of a number and list them in no order, so only the ETag in
+    the manifest tells which one holds the bytes. Memory: a few parts.
     """
 
     def __init__(self, storage: S3Storage, area: Area, key: str, offset: int) -> None:
@@ -190,39 +247,59 @@ class S3Appender(_PartStream):
 
     def _load(self, offset: int) -> None:
         """The state that holds exactly the first ``offset`` bytes."""
+        self._forget_in_flight()
         uploads = self._storage._multipart_uploads(self._area, self._key)
         self._upload_id = uploads[-1][0] if uploads else None
+        listed = self._listed_parts() if self._upload_id is not None else []
+        self._next_number = max((number for number, _, _ in listed), default=0) + 1
         self._parts = []
-        covered = 0
-        if self._upload_id is not None:
-            for number, size, etag in self._listed_parts():
-                if number != len(self._parts) + 1 or covered + size > offset:
-                    break
-                self._parts.append({"ETag": etag, "PartNumber": number})
-                covered += size
-        self._tail_start = covered
         self._buffer = bytearray()
         self._synced_tail: str | None = None
         self._stale_tail: str | None = None
-        if covered < offset:
-            self._synced_tail = self._tail_name(covered, offset)
-            with _s3_errors("cannot read an upload's tail", **self._extra):
-                try:
-                    answer = self._client.get_object(Bucket=self._bucket, Key=self._synced_tail)
-                except ClientError as exc:
-                    if _code(exc) in NOT_FOUND:
-                        raise _fail(
-                            "the upload's bytes are shorter than the offset",
-                            offset=offset,
-                            **self._extra,
-                        ) from None
-                    raise
-                self._buffer += answer["Body"].read()
+        covered = 0
+        tails = self._storage._tails(self._area, self._key)
+        if offset > 0:
+            ending = [tail for tail in tails if tail.end == offset]
+            if not ending:
+                raise self._shorter_than(offset)
+            tail = max(ending, key=lambda t: t.written)
+            manifest, data = self._read_tail(tail.name, offset)
+            sizes = {(number, etag): size for number, size, etag in listed}
+            for number, etag in manifest:
+                if (number, etag) not in sizes:
+                    raise self._shorter_than(offset)
+                self._parts.append({"ETag": etag, "PartNumber": number})
+                covered += sizes[number, etag]
+            if covered != tail.start or covered + len(data) != offset:
+                raise self._shorter_than(offset)
+            self._buffer += data
+            self._synced_tail = tail.name
+        self._tail_start = covered
         self.offset = offset
         # Tails of other states: older syncs, or a sync a crash kept from being acknowledged.
-        for tail in self._storage._tails(self._area, self._key):
+        for tail in tails:
             if tail.name != self._synced_tail:
                 self._delete_quietly(tail.name)
+
+    def _read_tail(self, name: str, offset: int) -> tuple[list[tuple[int, str]], bytes]:
+        """A tail's manifest (part number and ETag, in order) and its bytes."""
+        with _s3_errors("cannot read an upload's tail", **self._extra):
+            try:
+                answer = self._client.get_object(Bucket=self._bucket, Key=name)
+            except ClientError as exc:
+                if _code(exc) in NOT_FOUND:
+                    raise self._shorter_than(offset) from None
+                raise
+            body = answer["Body"].read()
+        try:
+            length = int(answer.get("Metadata", {})[MANIFEST_LENGTH])
+            manifest = [(int(n), str(etag)) for n, etag in json.loads(body[:length])]
+        except (KeyError, ValueError, TypeError):
+            raise _fail("an upload's tail has no readable manifest", **self._extra) from None
+        return manifest, body[length:]
+
+    def _shorter_than(self, offset: int) -> FilegateError:
+        return _fail("the upload's bytes are shorter than the offset", offset=offset, **self._extra)
 
     def _listed_parts(self) -> list[tuple[int, int, str]]:
         assert self._upload_id is not None
@@ -244,14 +321,20 @@ class S3Appender(_PartStream):
         self._tail_start += PART_SIZE * self._take(chunk)
 
     def sync(self) -> None:
-        """The parts are in S3 already; the bytes after them become a tail object."""
-        if not self._buffer:
-            return
+        """Once S3 acknowledged the parts, record them and the bytes after them in a tail."""
+        self._drain()
         name = self._tail_name(self._tail_start, self.offset)
-        if name == self._synced_tail:
+        if self.offset == 0 or name == self._synced_tail:
             return
+        manifest = json.dumps([[part["PartNumber"], part["ETag"]] for part in self._parts])
+        head = manifest.encode()
         with _s3_errors("cannot sync object", **self._extra):
-            self._client.put_object(Bucket=self._bucket, Key=name, Body=bytes(self._buffer))
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=name,
+                Body=head + self._buffer,
+                Metadata={MANIFEST_LENGTH: str(len(head))},
+            )
         # The previous tail stays until the offset has moved past it (the caller advances it
         # after this sync); the one before that is no longer anybody's state.
         if self._stale_tail is not None:
@@ -267,6 +350,9 @@ class S3Appender(_PartStream):
         self._load(size)
 
     def close(self) -> None:
+        # A part still on its way must land before another request lists the upload's parts,
+        # or that request could number its own first part the same.
+        self._forget_in_flight()
         self._buffer = bytearray()
 
     def complete(self) -> None:
