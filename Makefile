@@ -97,3 +97,11 @@ bench-quick: install
 .PHONY: bench-inspect
 bench-inspect: install
 	$(BIN)/python -m bench.inspect_bench
+
+# The upload page's script and stylesheet (ui/upload/: tus-js-client and vanilla JS, bundled by
+# esbuild) into src/filegate/web/static/upload/, from the lock file; the same sources give the
+# same bytes. The output is committed, so `make run` and `make test` need no node;
+# tests/unit/test_upload_page.py fails if ui/upload/ changed without a rebuild.
+.PHONY: ui
+ui:
+	cd ui/upload && npm ci --no-audit --no-fund && node build.mjs

@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 
 from filegate.domain import (
+    ANTIVIRUS_CODES,
     Action,
     InspectionLimits,
     InspectionPolicy,
@@ -40,6 +41,8 @@ DEFAULT_CONFIG_FILE = Path("filegate.toml")
 _MIME_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _EXT_RE = re.compile(r"^[a-z0-9][a-z0-9_+-]{0,15}$")
 _PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# A browser's Origin header: scheme, lowercase host, optional port; no path, no slash.
+_ORIGIN_RE = re.compile(r"https?://(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)(:\d{1,5})?")
 _S3_URL_RE = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]*)?")
 _SECRET_KEY_RE = re.compile(r"access_key|secret|session_token|password|link_keys", re.IGNORECASE)
 
@@ -272,6 +275,17 @@ class Profile(BaseModel):
     actions: dict[str, Action] = Field(default_factory=dict)
     limits: ProfileLimits = Field(default_factory=ProfileLimits)
     links: ProfileLinks = Field(default_factory=ProfileLinks)
+    # Finding codes a reviewer may release a rejected file despite, in the review console
+    # (docs/admin-console.md); never an antivirus finding.
+    overridable: list[str] = Field(default_factory=list)
+
+    @field_validator("overridable")
+    @classmethod
+    def _overridable(cls, values: list[str]) -> list[str]:
+        never = sorted(set(values) & ANTIVIRUS_CODES)
+        if never:
+            raise ValueError(f"antivirus findings are never overridable: {', '.join(never)}")
+        return values
 
     @field_validator("extensions")
     @classmethod
@@ -453,6 +467,28 @@ class Quotas(BaseModel):
     requests_per_second: int = Field(default=100, ge=0)
 
 
+class Tenant(BaseModel):
+    """Settings of one tenant (``[tenants.<name>]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Browsers on these origins may call the API with this tenant's keys and upload tokens,
+    # on top of the global cors_origins.
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _ORIGIN_RE.fullmatch(value):
+                raise ValueError(
+                    f"{value[:200]!r} is not an origin: write it as a browser sends it, "
+                    "scheme://host[:port] in lowercase, no path or trailing slash "
+                    "('*' belongs in the global cors_origins only)"
+                )
+        return values
+
+
 class _FileAndEnv(BaseSettings):
     """Sources in precedence order: init arguments, FILEGATE_* variables, the TOML file."""
 
@@ -576,8 +612,11 @@ class Settings(_FileAndEnv):
     tus_expiry_seconds: int = Field(default=24 * 3600, ge=60)
     # How long a PATCH waits for another request on the same upload to let go (then 423).
     tus_lock_wait_seconds: float = Field(default=10.0, gt=0)
-    # Browsers on these origins may call the API (CORS); empty means no CORS headers at all.
+    # Browsers on these origins may call the API (CORS) for every tenant; empty, and no
+    # tenant with cors_origins of its own, means no CORS headers at all.
     cors_origins: list[str] = Field(default_factory=list)
+    # Per tenant: [tenants.<name>] cors_origins = [...] (docs/configuration.md).
+    tenants: dict[str, Tenant] = Field(default_factory=dict)
     # Build absolute URLs from Forwarded / X-Forwarded-* (only behind a proxy that sets them).
     trust_forwarded_headers: bool = False
     default_profile: str = "default"
@@ -609,6 +648,28 @@ class Settings(_FileAndEnv):
     @property
     def largest_max_size(self) -> int:
         return max(int(p.max_size) for p in self.profiles.values())
+
+    @property
+    def all_cors_origins(self) -> list[str]:
+        """Every origin some tenant's browsers may use: what a preflight is answered for."""
+        if "*" in self.cors_origins:
+            return ["*"]
+        extra = (o for t in self.tenants.values() for o in t.cors_origins)
+        return sorted({*self.cors_origins, *extra})
+
+    def cors_origins_for(self, tenant: str) -> frozenset[str]:
+        """The origins whose browsers may call with ``tenant``'s credentials."""
+        own = self.tenants.get(tenant)
+        return frozenset(self.cors_origins) | frozenset(own.cors_origins if own else ())
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, tenants: dict[str, Tenant]) -> dict[str, Tenant]:
+        wrong = [name for name in tenants if not _PROFILE_RE.fullmatch(name)]
+        if wrong:
+            # The same rule as `filegate keys create --tenant` (services/keys.py).
+            raise ValueError(f"tenant names are lowercase a-z, 0-9, - and _: {wrong[0][:64]!r}")
+        return tenants
 
 
 class _Outline(_FileAndEnv):
@@ -692,15 +753,18 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 def action_code_problems(
     settings: Settings, known: Collection[str], source: Path | None
 ) -> list[ConfigProblem]:
-    """Profile actions that name no finding code: a misspelt code would silently do nothing,
-    and the finding it meant would keep its default action."""
+    """Profile actions (and overridable codes) that name no finding code: a misspelt code
+    would silently do nothing, and the finding it meant would keep its default action."""
     return [
         ConfigProblem(
-            _location(source, "profiles", name, "actions", code),
+            _location(source, "profiles", name, *where),
             f"no finding has the code {code!r} (the codes: docs/inspection.md)",
         )
         for name, profile in settings.profiles.items()
-        for code in profile.actions
+        for code, where in [
+            *((code, ("actions", code)) for code in profile.actions),
+            *((code, ("overridable",)) for code in profile.overridable),
+        ]
         if code not in known
     ]
 

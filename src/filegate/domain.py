@@ -241,6 +241,8 @@ class FileRecord:
     received_size: int | None = None
     # What the served, sanitised copy changed; empty when the upload itself is served.
     sanitized: tuple[str, ...] = ()
+    # The id of the upload token, or API key, that uploaded it (None: before 0009, imports).
+    uploaded_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,14 +272,50 @@ class ShareLinkRecord:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the tenant and scopes of the API key that authenticated."""
+    """Who is calling: the tenant and scopes of the API key that authenticated, or of the
+    upload token (then ``key_id`` is the token's id and ``grant`` says what it may do)."""
 
     key_id: str
     tenant: str
     scopes: frozenset[Scope]
+    grant: UploadGrant | None = None
 
     def can(self, scope: Scope) -> bool:
         return scope in self.scopes or Scope.ADMIN in self.scopes
+
+    def owns(self, uploaded_by: str | None) -> bool:
+        """Whether a file or upload of the tenant is this caller's to see: any of them for an
+        API key, only those it uploaded itself for an upload token."""
+        return self.grant is None or uploaded_by == self.key_id
+
+
+@dataclass(frozen=True, slots=True)
+class UploadGrant:
+    """What an upload token allows a browser: uploads into one profile, each at most
+    ``max_size`` bytes, ``max_files`` of them, with ``metadata`` the browser cannot change."""
+
+    profile: str
+    max_size: int
+    max_files: int
+    metadata: tuple[tuple[str, str], ...]
+    expires_at: datetime
+
+    @property
+    def fixed_metadata(self) -> dict[str, str]:
+        return dict(self.metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTokenRecord:
+    """An upload token as stored: its grant, who minted it, and how many uploads it made."""
+
+    id: str
+    tenant: str
+    key_id: str
+    grant: UploadGrant
+    files_created: int
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 def utcnow() -> datetime:
@@ -312,6 +350,8 @@ class UploadRecord:
     expires_at: datetime
     created_at: datetime
     updated_at: datetime
+    # As FileRecord.uploaded_by; the file a complete upload becomes inherits it.
+    uploaded_by: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -407,3 +447,48 @@ class WebhookEventRecord:
     last_status: int | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FileFilter:
+    """What the review console's list narrows a tenant's files to; None means any."""
+
+    tenant: str
+    state: FileState | None = None
+    profile: str | None = None
+    code: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None  # exclusive
+
+
+# Antivirus findings: no profile setting and no reviewer may ever release a file that has one.
+ANTIVIRUS_CODES = frozenset({"malware_found", "scanner_unavailable"})
+
+
+class ReviewAction(enum.StrEnum):
+    """What an operator did to a file in the review console (each written to the audit log)."""
+
+    RELEASE = "release"
+    REJECT = "reject"
+    DELETE = "delete"
+    REINSPECT = "reinspect"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One row of the append-only review audit log: who did what to which file, when and why.
+
+    ``before`` and ``after`` are file states; ``after`` is None when the file was deleted.
+    """
+
+    id: str
+    at: datetime
+    actor_key_id: str
+    actor: str  # the key's name and prefix, as they were at the time
+    action: ReviewAction
+    file_id: str
+    tenant: str
+    reason: str
+    before: FileState
+    after: FileState | None
+    extra: Mapping[str, object] = field(default_factory=dict)

@@ -53,6 +53,10 @@ class ErrorCode(enum.StrEnum):
     LINK_INVALID = "link_invalid"
     LINK_GONE = "link_gone"
     LINK_NOT_ALLOWED = "link_not_allowed"
+    # "token" in a name is no credential here (ruff's S105 guesses from names)
+    UPLOAD_TOKEN_USED_UP = "upload_token_used_up"  # noqa: S105
+    UPLOAD_TOKEN_NOT_FOUND = "upload_token_not_found"  # noqa: S105
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     # resources
     FILE_NOT_FOUND = "file_not_found"
     FILE_NOT_READY = "file_not_ready"
@@ -76,6 +80,8 @@ class ErrorCode(enum.StrEnum):
     WEBHOOK_URL_INVALID = "webhook_url_invalid"
     WEBHOOK_NOT_FOUND = "webhook_not_found"
     WEBHOOK_LIMIT_REACHED = "webhook_limit_reached"
+    # the review console
+    REVIEW_REFUSED = "review_refused"
 
 
 class FilegateError(Exception):

@@ -126,6 +126,7 @@ def test_upgrading_at_head_keeps_existing_rows(database_url: str) -> None:
         "received_sha256": "f" * 64,
         "received_size": 67,
         "sanitized": None,
+        "uploaded_by": None,
     }
     api_keys, files = Base.metadata.tables["api_keys"], Base.metadata.tables["files"]
     engine = make_engine(database_url)

@@ -97,7 +97,7 @@ class TcpProxy:
                     if not data:
                         return
                     peers[source].sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: select on a socket a cut just closed
             return
         finally:
             _close(client)

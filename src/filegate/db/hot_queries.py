@@ -25,6 +25,7 @@ from filegate.db.repository.jobs import (
 )
 from filegate.db.repository.keys import active_key_query
 from filegate.db.repository.signals import per_minute_query, totals_query
+from filegate.db.repository.upload_tokens import active_token_query
 from filegate.db.repository.uploads import in_flight_query, upload_query
 from filegate.db.repository.webhooks import event_query, failing_endpoints_query
 from filegate.domain import FileState, JobKind, utcnow
@@ -122,6 +123,11 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
         "api_key",
         "per authenticated request",
         lambda s: active_key_query(s.key_hash),
+    ),
+    HotQuery(
+        "upload_token",
+        "per request with an upload token (with the key that minted it)",
+        lambda s: active_token_query(s.key_hash, s.now),
     ),
     HotQuery(
         "upload_by_id",

@@ -81,6 +81,9 @@ class FileRow(Base):
     received_size: Mapped[int | None] = mapped_column(BigInteger)
     # What the sanitised copy changed; NULL when the upload itself is served.
     sanitized: Mapped[list[str] | None] = mapped_column(JSON)
+    # The upload token's id, or the API key's, that uploaded it (ids never repeat across the
+    # two); NULL for files uploaded before 0009.
+    uploaded_by: Mapped[str | None] = mapped_column(String(26))
 
 
 class ApiKeyRow(Base):
@@ -116,6 +119,8 @@ class UploadRow(Base):
     expires_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
+    # As FileRow.uploaded_by: the file a complete upload becomes inherits it.
+    uploaded_by: Mapped[str | None] = mapped_column(String(26))
 
 
 class JobRow(Base):
@@ -254,3 +259,54 @@ class ShareLinkRow(Base):
     created_at: Mapped[datetime] = mapped_column()
     expires_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class UploadTokenRow(Base):
+    """An upload token a backend minted for a browser: its limits, and how many uploads it
+    created (counted in the row, so parallel creates cannot pass ``max_files``)."""
+
+    __tablename__ = "upload_tokens"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    # The API key that minted it.
+    key_id: Mapped[str] = mapped_column(String(26))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    profile: Mapped[str] = mapped_column(String(64))
+    max_size: Mapped[int] = mapped_column(BigInteger)
+    max_files: Mapped[int] = mapped_column(Integer)
+    files_created: Mapped[int] = mapped_column(Integer)
+    # Metadata the browser cannot override.
+    fixed_metadata: Mapped[dict[str, str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class ReviewAuditRow(Base):
+    """The review console's audit log: one row per operator action, never changed or deleted.
+
+    Written in the transaction that changes the file; triggers (0010) refuse UPDATE and DELETE
+    on both databases. No foreign key to ``files``: the row outlives a deleted file.
+    """
+
+    __tablename__ = "review_audit"
+    __table_args__ = (
+        # A file's page shows its rows; the export reads one tenant's, oldest first.
+        Index("ix_review_audit_file_id", "file_id"),
+        Index("ix_review_audit_tenant_id", "tenant", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    at: Mapped[datetime] = mapped_column()
+    tenant: Mapped[str] = mapped_column(String(64))
+    actor_key_id: Mapped[str] = mapped_column(String(26))
+    # The key's name and prefix at the time: a key renamed or revoked later changes nothing here.
+    actor: Mapped[str] = mapped_column(String(300))
+    action: Mapped[str] = mapped_column(String(16))
+    file_id: Mapped[str] = mapped_column(String(26))
+    reason: Mapped[str] = mapped_column(String(2000))
+    before_state: Mapped[str] = mapped_column(String(16))
+    # NULL: the file was deleted.
+    after_state: Mapped[str | None] = mapped_column(String(16))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON)

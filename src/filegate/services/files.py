@@ -21,11 +21,12 @@ MAX_PAGE_SIZE = 200
 
 
 def get_file(db: Database, principal: Principal, file_id: str) -> FileRecord:
-    """The caller's file; another tenant's file is reported exactly like a missing one."""
+    """The caller's file; another tenant's file, or for an upload token a file it did not
+    upload, is reported exactly like a missing one."""
     parse_id(file_id)
     with db.session() as session:
         record = Files(session).get(file_id, tenant=principal.tenant)
-    if record is None:
+    if record is None or not principal.owns(record.uploaded_by):
         raise _no_such_file()
     return record
 

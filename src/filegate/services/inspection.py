@@ -132,15 +132,11 @@ def promote_job(db: Database, storage: Storage, queue: JobQueue, file_id: str) -
         return "already_promoted"
     if verdict is None:
         return "not_inspected"
-    if verdict is FileState.CLEAN:
-        if not storage.exists(Area.CLEAN, file_id):
-            storage.move(Area.QUARANTINE, Area.CLEAN, file_id)
-    else:
-        _park_rejected(storage, file_id)
+    place_bytes(storage, file_id, verdict)
     failpoint("promote.before_state")
     with db.session() as session:
         promoted = Files(session).promote(file_id)
-        jobs = _events(session, record, verdict) if promoted else []
+        jobs = state_events(session, record, verdict) if promoted else []
     failpoint("promote.before_dispatch")
     queue.dispatch(jobs)
     if not promoted:
@@ -157,7 +153,18 @@ def _want_promote(db: Database, queue: JobQueue, file_id: str) -> None:
     queue.dispatch([job] if job else [])
 
 
-def _events(session: Session, record: FileRecord, state: FileState) -> list[JobRecord]:
+def place_bytes(storage: Storage, file_id: str, state: FileState) -> None:
+    """Put a file's bytes where ``state`` keeps them, before the state says so: clean ones in
+    the clean area, rejected ones aside in quarantine (promotion and the review console)."""
+    if state is FileState.CLEAN:
+        if not storage.exists(Area.CLEAN, file_id):
+            storage.move(Area.QUARANTINE, Area.CLEAN, file_id)
+    else:
+        _park_rejected(storage, file_id)
+
+
+def state_events(session: Session, record: FileRecord, state: FileState) -> list[JobRecord]:
+    """The webhook event a file entering ``state`` sends, in the caller's transaction."""
     event = EventType.FILE_CLEAN if state is FileState.CLEAN else EventType.FILE_REJECTED
     data = {
         "file_id": record.id,
@@ -170,6 +177,7 @@ def _events(session: Session, record: FileRecord, state: FileState) -> list[JobR
         "sanitized": bool(record.sanitized),
         "detected_type": record.detected_type,
         "profile": record.profile,
+        "uploaded_by": record.uploaded_by,
         "findings": [f.as_dict() for f in record.findings],
     }
     return webhooks.emit(session, tenant=record.tenant, type_=event, subject=record.id, data=data)

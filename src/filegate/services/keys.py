@@ -11,6 +11,7 @@ from filegate.db.engine import Database
 from filegate.db.repository import ApiKeys
 from filegate.domain import ApiKeyRecord, Principal, Scope, new_id, parse_choices, utcnow
 from filegate.errors import ErrorCode, FilegateError
+from filegate.services.upload_tokens import TOKEN_PREFIX, authenticate_token
 
 KEY_PREFIX = "fgk_"
 # 32 random bytes: far beyond brute force, which is why a fast hash (not bcrypt) is enough.
@@ -56,7 +57,13 @@ def create_key(
 
 
 def authenticate(db: Database, raw: str) -> Principal:
-    """The principal for a raw key, or ``unauthenticated`` (same answer for every failure)."""
+    """The principal for a raw key or upload token, or ``unauthenticated`` (same answer for
+    every failure: unknown, revoked, expired or malformed)."""
+    if raw.startswith(TOKEN_PREFIX):
+        principal = authenticate_token(db, raw)
+        if principal is None:
+            raise _unauthenticated()
+        return principal
     # Checking the shape first keeps junk away from the database.
     if not _KEY_RE.match(raw):
         raise _unauthenticated()

@@ -29,6 +29,9 @@ log = structlog.get_logger(__name__)
 REDIS_TIMEOUT_SECONDS = 0.5
 # After a Redis failure, limits are skipped this long instead of waiting on every request.
 RETRY_BROKEN_SECONDS = 5.0
+# Sign-ins to the review console per client address per minute: a person pastes a key a few
+# times; a script trying keys (hopeless against 256 random bits anyway) is slowed and counted.
+LOGIN_ATTEMPTS_PER_MINUTE = 10
 
 
 def _storage(settings: Settings) -> Storage:
@@ -52,6 +55,7 @@ class RateLimiter:
         self._limiter = SlidingWindowCounterRateLimiter(_storage(settings))
         self._requests = _item(RateLimitItemPerSecond, quotas.requests_per_second)
         self._uploads = _item(RateLimitItemPerMinute, quotas.uploads_per_minute)
+        self._logins = _item(RateLimitItemPerMinute, LOGIN_ATTEMPTS_PER_MINUTE)
         self._broken_until = 0.0
         self._lock = threading.Lock()
 
@@ -62,6 +66,10 @@ class RateLimiter:
     def upload(self, tenant: str) -> None:
         """Count one new upload by ``tenant``; 429 ``rate_limited`` past the limit."""
         self._hit(self._uploads, "uploads", tenant, what="new uploads per minute for this tenant")
+
+    def login(self, address: str) -> None:
+        """Count one console sign-in attempt from ``address``; 429 past the limit."""
+        self._hit(self._logins, "login", address, what="sign-in attempts per minute")
 
     def uploads_remaining(self, tenant: str) -> int | None:
         """New uploads ``tenant`` may still start in this window (None: no limit, or unknown)."""

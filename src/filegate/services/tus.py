@@ -21,6 +21,7 @@ from filegate.db.repository import Files, Uploads
 from filegate.domain import (
     Area,
     FileRecord,
+    Principal,
     UploadRecord,
     UploadState,
     new_id,
@@ -50,6 +51,8 @@ class NewUpload:
     metadata_header: str
     metadata: dict[str, str | None]
     concat: Concat | None
+    # The upload token's or API key's id.
+    uploaded_by: str | None = None
 
 
 def expiry(settings: Settings) -> datetime:
@@ -82,6 +85,7 @@ def create_upload(db: Database, settings: Settings, new: NewUpload) -> UploadRec
         expires_at=expiry(settings),
         created_at=now,
         updated_at=now,
+        uploaded_by=new.uploaded_by,
     )
     with db.session() as session:
         Uploads(session).add(record)
@@ -112,15 +116,18 @@ def _joinable(part: UploadRecord) -> bool:
     return part.state is UploadState.COMPLETE or part.expires_at > utcnow()
 
 
-def get_upload(db: Database, tenant: str, upload_id: str) -> UploadRecord:
-    """The caller's upload; unknown (or another tenant's) is 404, terminated or expired is 410."""
+def get_upload(
+    db: Database, tenant: str, upload_id: str, *, caller: Principal | None = None
+) -> UploadRecord:
+    """The caller's upload; unknown (or another tenant's, or for an upload token ``caller``
+    one it did not create) is 404, terminated or expired is 410."""
     try:
         parse_id(upload_id)
     except FilegateError:
         raise _not_found() from None
     with db.session() as session:
         record = Uploads(session).get(upload_id, tenant)
-    if record is None:
+    if record is None or (caller is not None and not caller.owns(record.uploaded_by)):
         raise _not_found()
     if record.state is UploadState.TERMINATED:
         raise FilegateError(ErrorCode.TUS_UPLOAD_GONE, "The upload was terminated.")
@@ -202,6 +209,7 @@ def _register(
         original_name=upload.filename,
         declared_type=upload.filetype,
         profile=upload.profile,
+        uploaded_by=upload.uploaded_by,
     )
     record = new_file_record(upload.id, size, sha256, meta)
 

@@ -72,6 +72,8 @@ class UploadMeta:
     original_name: str | None
     declared_type: str | None
     profile: str
+    # The upload token's or API key's id (None: an import).
+    uploaded_by: str | None = None
 
 
 def new_file_record(file_id: str, size: int, sha256: str, meta: UploadMeta) -> FileRecord:
@@ -91,6 +93,7 @@ def new_file_record(file_id: str, size: int, sha256: str, meta: UploadMeta) -> F
         created_at=now,
         updated_at=now,
         inspected_at=None,
+        uploaded_by=meta.uploaded_by,
     )
 
 

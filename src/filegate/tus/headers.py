@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from filegate.errors import ErrorCode, FilegateError
@@ -64,6 +65,14 @@ def parse_metadata(value: str) -> dict[str, str | None]:
             raise _invalid(f"Upload-Metadata repeats the key {key!r}.")
         pairs[key] = decoded
     return pairs
+
+
+def format_metadata(pairs: Mapping[str, str | None]) -> str:
+    """The ``Upload-Metadata`` header for ``pairs``: the inverse of ``parse_metadata``."""
+    return ",".join(
+        key if value is None else f"{key} {base64.b64encode(value.encode()).decode()}"
+        for key, value in pairs.items()
+    )
 
 
 def _metadata_pair(item: str) -> tuple[str, str | None]:

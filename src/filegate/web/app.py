@@ -21,6 +21,7 @@ from filegate.services.runtime import Runtime
 from filegate.signals import SignalWriter
 from filegate.tus.headers import TUS_VERSION
 from filegate.web import (
+    admin,
     files,
     health,
     links,
@@ -28,6 +29,8 @@ from filegate.web import (
     problems,
     status,
     tus,
+    upload_page,
+    upload_tokens,
     uploads,
     usage,
     webhooks,
@@ -116,21 +119,27 @@ def create_app(runtime: Runtime, background: Background | None = None) -> FastAP
     problems.install(app)
     openapi.install(app)
     openapi.install_docs(app)
+    upload_page.install(app)
     app.include_router(uploads.router)
     app.include_router(files.router)
     app.include_router(links.router)
     app.include_router(tus.router)
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    app.include_router(upload_tokens.router)
     app.include_router(usage.router)
     app.include_router(status.router)
+    app.include_router(admin.router)
     app.add_middleware(TusMiddleware, prefix=tus.BASE, version=TUS_VERSION)
     # Uploads enforce their profile's size while they stream; every other body is small.
     app.add_middleware(BodyLimitMiddleware, upload_paths=(uploads.PATH, tus.BASE))
-    if runtime.settings.cors_origins:
+    # Preflights are answered for every tenant's origins (a preflight carries no credentials,
+    # so no tenant); a credentialed request from another tenant's origin is refused in
+    # web/deps.py (origin_not_allowed).
+    if runtime.settings.all_cors_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=runtime.settings.cors_origins,
+            allow_origins=runtime.settings.all_cors_origins,
             allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=TUS_ALLOWED,
             expose_headers=TUS_EXPOSED,

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from filegate.config import Settings
 from filegate.domain import Principal, Scope
 from filegate.errors import ErrorCode, FilegateError
 from filegate.services.keys import authenticate
@@ -49,26 +50,56 @@ def _authenticate(runtime: Runtime, limiter: RateLimiter, token: str) -> Princip
     return principal
 
 
-async def principal_for(request: Request, token: str, scope: Scope | None) -> Principal:
-    """Authenticate ``token``, count the request against the key's rate limit and check one
-    scope (``None``: any key of the tenant will do)."""
+async def principal_for(
+    request: Request, token: str, scope: Scope | None, *, tokens: bool = False
+) -> Principal:
+    """Authenticate ``token``, count the request against the key's rate limit, check the
+    browser's origin against the tenant's CORS origins and check one scope (``None``: any key
+    of the tenant will do). An upload token is refused unless ``tokens`` says the route takes
+    one (and then the route narrows it to its own uploads)."""
     runtime, limiter = get_runtime(request), get_limiter(request)
     principal = await run_in_threadpool(_authenticate, runtime, limiter, token)
+    check_origin(runtime.settings, request.headers.get("origin"), principal.tenant)
+    if principal.grant is not None and not tokens:
+        raise FilegateError(
+            ErrorCode.FORBIDDEN,
+            "An upload token may only upload files and read back its own uploads; "
+            "this needs an API key.",
+        )
     if scope is not None and not principal.can(scope):
         raise FilegateError(ErrorCode.FORBIDDEN, f"This API key lacks the {scope.value!r} scope.")
     return principal
 
 
-def require(scope: Scope | None) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency: the bearer key's principal, as ``principal_for`` checks it."""
+def check_origin(settings: Settings, origin: str | None, tenant: str) -> None:
+    """Refuse a browser on a CORS origin configured for other tenants only. An origin that no
+    tenant lists passes: no browser could have sent credentials from it cross-origin (the
+    preflight fails), so it is the page's own origin or no browser at all."""
+    if origin is None or origin not in settings.all_cors_origins:
+        return
+    if origin not in settings.cors_origins_for(tenant):
+        raise FilegateError(
+            ErrorCode.ORIGIN_NOT_ALLOWED,
+            f"Browsers on {origin[:200]} may not call this API for this tenant.",
+        )
+
+
+def require(
+    scope: Scope | None, *, tokens: bool = False
+) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency: the bearer key's (or upload token's) principal, as ``principal_for``
+    checks it."""
 
     async def dependency(request: Request) -> Principal:
-        return await principal_for(request, bearer_token(request), scope)
+        return await principal_for(request, bearer_token(request), scope, tokens=tokens)
 
     return dependency
 
 
 Uploader = Annotated[Principal, Depends(require(Scope.UPLOAD))]
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
+# The routes an upload token may call too: uploading, and reading back its own uploads.
+TokenUploader = Annotated[Principal, Depends(require(Scope.UPLOAD, tokens=True))]
+TokenReader = Annotated[Principal, Depends(require(Scope.READ, tokens=True))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 Member = Annotated[Principal, Depends(require(None))]

@@ -13,7 +13,7 @@ from filegate.config import Settings
 from filegate.domain import Area, FileRecord, FileState, Scope
 from filegate.services import evictions, files
 from filegate.services.runtime import Runtime
-from filegate.web.deps import Reader, RuntimeDep, Uploader
+from filegate.web.deps import Reader, RuntimeDep, TokenReader, Uploader
 from filegate.web.headers import byte_range, content_disposition, request_facts
 from filegate.web.schemas import FileOut, FilePage
 
@@ -51,7 +51,7 @@ async def list_files(
     description="With an admin key, each finding also says where its evidence is and which "
     "profile setting turned it into this verdict.",
 )
-async def get_file(file_id: str, runtime: RuntimeDep, principal: Reader) -> FileOut:
+async def get_file(file_id: str, runtime: RuntimeDep, principal: TokenReader) -> FileOut:
     record = await run_in_threadpool(files.get_file, runtime.db, principal, file_id)
     if Scope.ADMIN not in principal.scopes:
         return FileOut.of(record)
@@ -71,7 +71,7 @@ async def get_file(file_id: str, runtime: RuntimeDep, principal: Reader) -> File
     response_class=StreamingResponse,
 )
 async def get_content(
-    file_id: str, request: Request, runtime: RuntimeDep, principal: Reader
+    file_id: str, request: Request, runtime: RuntimeDep, principal: TokenReader
 ) -> Response:
     record = await run_in_threadpool(files.readable_file, runtime.db, principal, file_id)
     if _redirects(runtime.settings, request, record):

@@ -36,8 +36,8 @@ PROBLEM = {
 }
 _REASONS = {
     400: "The request is malformed (see `code`)",
-    401: "No, malformed, unknown or revoked API key",
-    403: "The key lacks the scope, or the file was rejected",
+    401: "No, malformed, unknown or revoked API key or upload token",
+    403: "The key lacks the scope, an upload token may not do this, or the file was rejected",
     404: "No such resource for this tenant",
     405: "Method not allowed",
     408: "The client was too slow sending the body",
@@ -74,6 +74,8 @@ _EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/v1/status"): (),
     ("post", "/v1/files/{file_id}/links"): (404, 409),
     ("delete", "/v1/files/{file_id}/links/{link_id}"): (404,),
+    ("post", "/v1/upload-tokens"): (413,),
+    ("delete", "/v1/upload-tokens/{token_id}"): (404,),
 }
 # Routes without an API key that still answer problems: a share link is its own credential.
 _OPEN: dict[tuple[str, str], tuple[int, ...]] = {

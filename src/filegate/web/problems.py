@@ -58,6 +58,9 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.LINK_INVALID: 403,
     ErrorCode.LINK_GONE: 404,
     ErrorCode.LINK_NOT_ALLOWED: 400,
+    ErrorCode.UPLOAD_TOKEN_USED_UP: 403,
+    ErrorCode.UPLOAD_TOKEN_NOT_FOUND: 404,
+    ErrorCode.ORIGIN_NOT_ALLOWED: 403,
     ErrorCode.FILE_NOT_FOUND: 404,
     ErrorCode.FILE_NOT_READY: 409,
     ErrorCode.FILE_REJECTED: 403,
@@ -76,6 +79,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.WEBHOOK_URL_INVALID: 400,
     ErrorCode.WEBHOOK_NOT_FOUND: 404,
     ErrorCode.WEBHOOK_LIMIT_REACHED: 409,
+    ErrorCode.REVIEW_REFUSED: 409,
 }
 
 _TITLES = {code: code.value.replace("_", " ").capitalize() for code in ErrorCode}

@@ -49,6 +49,11 @@ class FileOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     inspected_at: datetime | None
+    uploaded_by: str | None = Field(
+        default=None,
+        description="The id of the upload token, or of the API key, that uploaded it; null "
+        "for imported files and files uploaded before migration 0009.",
+    )
 
     @classmethod
     def of(
@@ -83,6 +88,7 @@ class FileOut(BaseModel):
             created_at=record.created_at,
             updated_at=record.updated_at,
             inspected_at=record.inspected_at,
+            uploaded_by=record.uploaded_by,
         )
 
 

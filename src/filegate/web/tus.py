@@ -24,6 +24,7 @@ from filegate.services.ingest import DigestCache, PatchReceiver, receive
 from filegate.services.locks import Holder, UploadLocks
 from filegate.services.quotas import admit_upload
 from filegate.services.runtime import Runtime
+from filegate.services.upload_tokens import check_profile, size_limit
 from filegate.services.uploads import too_large
 from filegate.tus.headers import (
     CHECKSUM_ALGORITHMS,
@@ -31,6 +32,8 @@ from filegate.tus.headers import (
     OFFSET_OCTET_STREAM,
     TUS_VERSION,
     Checksum,
+    Concat,
+    format_metadata,
     parse_checksum,
     parse_concat,
     parse_integer,
@@ -38,8 +41,9 @@ from filegate.tus.headers import (
 )
 from filegate.web.body import body_chunks
 from filegate.web.capacity import UploadSlots
-from filegate.web.deps import Uploader, get_limiter, get_runtime
+from filegate.web.deps import TokenUploader, get_limiter, get_runtime
 from filegate.web.problems import STATUS
+from filegate.web.upload_tokens import counted_upload
 from filegate.web.urls import absolute_url
 
 log = structlog.get_logger(__name__)
@@ -101,15 +105,15 @@ async def options(request: Request) -> Response:
 
 
 @router.post(BASE, summary="Create a resumable upload (tus)", status_code=201)
-async def create(request: Request, principal: Uploader) -> Response:
+async def create(request: Request, principal: TokenUploader) -> Response:
     return await _create(request, principal)
 
 
 @router.head(BASE + "{upload_id}", summary="A resumable upload's offset (tus)")
-async def head(upload_id: str, request: Request, principal: Uploader) -> Response:
+async def head(upload_id: str, request: Request, principal: TokenUploader) -> Response:
     _require_version(request)
     runtime = get_runtime(request)
-    record = await run_in_threadpool(uploads.get_upload, runtime.db, principal.tenant, upload_id)
+    record = await _own_upload(runtime, principal, upload_id)
     if _received_but_open(record):
         record = await _finish_received(request, runtime, record)
     return Response(status_code=200, headers=_head_headers(record))
@@ -118,21 +122,28 @@ async def head(upload_id: str, request: Request, principal: Uploader) -> Respons
 @router.patch(
     BASE + "{upload_id}", summary="Append bytes to a resumable upload (tus)", status_code=204
 )
-async def patch(upload_id: str, request: Request, principal: Uploader) -> Response:
+async def patch(upload_id: str, request: Request, principal: TokenUploader) -> Response:
     return await _patch(upload_id, request, principal)
 
 
 @router.delete(BASE + "{upload_id}", summary="Terminate a resumable upload (tus)", status_code=204)
-async def delete(upload_id: str, request: Request, principal: Uploader) -> Response:
+async def delete(upload_id: str, request: Request, principal: TokenUploader) -> Response:
     _require_version(request)
     runtime = get_runtime(request)
     # Check the tenant before taking the lock: a stranger must not disturb a PATCH.
-    await run_in_threadpool(uploads.get_upload, runtime.db, principal.tenant, upload_id)
+    await _own_upload(runtime, principal, upload_id)
     async with tus_state(request).locks.hold(upload_id):
         await run_in_threadpool(
             uploads.terminate, runtime.db, runtime.storage, principal.tenant, upload_id
         )
     return Response(status_code=204, headers=_tus_headers())
+
+
+async def _own_upload(runtime: Runtime, principal: Principal, upload_id: str) -> UploadRecord:
+    """The tenant's upload; for an upload token, only one it created."""
+    return await run_in_threadpool(
+        lambda: uploads.get_upload(runtime.db, principal.tenant, upload_id, caller=principal)
+    )
 
 
 def _received_but_open(record: UploadRecord) -> bool:
@@ -235,18 +246,12 @@ async def _create(request: Request, principal: Principal) -> Response:
         raise FilegateError(
             ErrorCode.TUS_LENGTH_REQUIRED, "Send Upload-Length or Upload-Defer-Length: 1."
         )
-    metadata_header = headers.get("upload-metadata", "")
-    new = uploads.NewUpload(
-        tenant=principal.tenant,
-        length=length,
-        metadata_header=metadata_header,
-        metadata=parse_metadata(metadata_header),
-        concat=concat,
-    )
+    new = _new_upload(principal, headers.get("upload-metadata", ""), length, concat)
     has_body = _has_body(request)
     checksum_header = headers.get("upload-checksum")
     checksum = parse_checksum(checksum_header) if has_body and checksum_header else None
     max_size = runtime.settings.profile(new.metadata.get("profile")).max_size
+    max_size = size_limit(principal, max_size)
     if has_body:
         _require_patch_body_type(request)
         if concat is not None and concat.final:
@@ -254,18 +259,19 @@ async def _create(request: Request, principal: Principal) -> Response:
         _check_declared_length(request, length, 0, max_size)
     if length is not None and length > max_size:
         raise too_large(max_size)  # before the quota: the upload could never fit anyway
-    if concat is None or not concat.final:  # a final's bytes are its parts', admitted already
-        adding = max_size if length is None else length
-        await run_in_threadpool(
-            admit_upload,
-            runtime.db,
-            runtime.settings,
-            get_limiter(request),
-            principal.tenant,
-            adding,
-            resumable=True,
-        )
-    record = await run_in_threadpool(uploads.create_upload, runtime.db, runtime.settings, new)
+    async with counted_upload(runtime, principal):
+        if concat is None or not concat.final:  # a final's bytes are its parts', admitted
+            adding = max_size if length is None else length
+            await run_in_threadpool(
+                admit_upload,
+                runtime.db,
+                runtime.settings,
+                get_limiter(request),
+                principal.tenant,
+                adding,
+                resumable=True,
+            )
+        record = await run_in_threadpool(uploads.create_upload, runtime.db, runtime.settings, new)
     request.state.file_id = record.id  # the file, once complete, has the upload's id
     out = _tus_headers(
         Location=absolute_url(request, runtime.settings, _upload_path(record.id)),
@@ -282,6 +288,40 @@ async def _create(request: Request, principal: Principal) -> Response:
         await _finish_received(request, runtime, record)
     metrics.UPLOADS.labels(outcome="tus_created").inc()
     return Response(status_code=201, headers=out)
+
+
+def _new_upload(
+    principal: Principal, metadata_header: str, length: int | None, concat: Concat | None
+) -> uploads.NewUpload:
+    """The upload to create; an upload token's is held to its grant, and its fixed metadata
+    replaces the browser's values for the same keys."""
+    metadata = parse_metadata(metadata_header)
+    grant = principal.grant
+    if grant is not None:
+        if concat is not None:
+            raise FilegateError(
+                ErrorCode.FORBIDDEN,
+                "An upload token cannot concatenate uploads (Upload-Concat): send each file "
+                "as one upload.",
+            )
+        if length is None:
+            raise FilegateError(
+                ErrorCode.TUS_LENGTH_REQUIRED,
+                "An upload token's uploads declare Upload-Length when they are created.",
+            )
+        profile = check_profile(principal, metadata.get("profile"))
+        if grant.metadata:
+            metadata_header = format_metadata({**metadata, **grant.fixed_metadata})
+            metadata = parse_metadata(metadata_header)  # the merged header keeps to the limit
+        metadata["profile"] = profile
+    return uploads.NewUpload(
+        tenant=principal.tenant,
+        length=length,
+        metadata_header=metadata_header,
+        metadata=metadata,
+        concat=concat,
+        uploaded_by=principal.key_id,
+    )
 
 
 def _deferred(headers: Any) -> bool:
@@ -328,7 +368,7 @@ async def _patch(upload_id: str, request: Request, principal: Principal) -> Resp
     new_length_header = headers.get("upload-length")
     new_length = parse_integer(new_length_header, "Upload-Length") if new_length_header else None
     runtime = get_runtime(request)
-    record = await run_in_threadpool(uploads.get_upload, runtime.db, principal.tenant, upload_id)
+    record = await _own_upload(runtime, principal, upload_id)
     _check_patch(record, offset, new_length)
     with _upload_slots(request).take():
         async with tus_state(request).locks.hold(record.id) as holder:

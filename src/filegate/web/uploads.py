@@ -12,11 +12,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from filegate import faults, metrics, signals
-from filegate.domain import FileRecord, InspectionPolicy
+from filegate.domain import FileRecord, InspectionPolicy, Principal
 from filegate.errors import ErrorCode, FilegateError
 from filegate.services.quotas import admit_upload, check_room
 from filegate.services.ratelimits import RateLimiter
 from filegate.services.runtime import Runtime
+from filegate.services.upload_tokens import check_profile, size_limit
 from filegate.services.uploads import (
     IncomingFile,
     UploadMeta,
@@ -26,10 +27,11 @@ from filegate.services.uploads import (
 )
 from filegate.web.body import body_chunks
 from filegate.web.capacity import UploadSlots
-from filegate.web.deps import LimiterDep, RuntimeDep, Uploader
+from filegate.web.deps import LimiterDep, RuntimeDep, TokenUploader
 from filegate.web.headers import disposition_filename
 from filegate.web.multipart import MultipartReceiver
 from filegate.web.schemas import FileOut
+from filegate.web.upload_tokens import counted_upload
 
 log = structlog.get_logger(__name__)
 # Where direct uploads are posted; the body limit for small JSON requests does not apply here.
@@ -75,7 +77,7 @@ async def upload_file(
     request: Request,
     runtime: RuntimeDep,
     limiter: LimiterDep,
-    principal: Uploader,
+    principal: TokenUploader,
     profile: Annotated[str | None, Query(max_length=64)] = None,
 ) -> JSONResponse:
     """Answers 202 once the bytes are durable in quarantine; inspection runs afterwards."""
@@ -83,7 +85,8 @@ async def upload_file(
     slots: UploadSlots = request.app.state.upload_slots
     try:
         with slots.take():
-            record = await _receive(request, runtime, limiter, principal.tenant, profile)
+            async with counted_upload(runtime, principal):
+                record = await _receive(request, runtime, limiter, principal, profile)
             faults.maybe_fail("upload.error")  # after the body: the client gets its 500
     except FilegateError as exc:
         metrics.UPLOADS.labels(outcome=exc.code.value).inc()
@@ -109,8 +112,9 @@ class _Received:
 class _ProfileChooser:
     """Opens the quarantine writer once the profile (and so the size cap) is known."""
 
-    def __init__(self, runtime: Runtime, query_profile: str | None) -> None:
+    def __init__(self, runtime: Runtime, principal: Principal, query_profile: str | None) -> None:
         self.runtime = runtime
+        self.principal = principal
         self.query_profile = query_profile
         self.policy: InspectionPolicy | None = None
 
@@ -119,8 +123,10 @@ class _ProfileChooser:
             raise FilegateError(
                 ErrorCode.INVALID_REQUEST, "The profile field and ?profile= disagree."
             )
-        self.policy = self.runtime.settings.profile(form_profile or self.query_profile)
-        return IncomingFile(self.runtime.storage, self.policy.max_size)
+        chosen = check_profile(self.principal, form_profile or self.query_profile)
+        self.policy = self.runtime.settings.profile(chosen)
+        limit = size_limit(self.principal, self.policy.max_size)
+        return IncomingFile(self.runtime.storage, limit)
 
 
 def _early_limit(runtime: Runtime, query_profile: str | None, *, is_form: bool) -> int:
@@ -136,15 +142,24 @@ def _early_limit(runtime: Runtime, query_profile: str | None, *, is_form: bool) 
 
 
 async def _receive(
-    request: Request, runtime: Runtime, limiter: RateLimiter, tenant: str, profile: str | None
+    request: Request,
+    runtime: Runtime,
+    limiter: RateLimiter,
+    principal: Principal,
+    profile: str | None,
 ) -> FileRecord:
+    tenant = principal.tenant
     content_type = request.headers.get("content-type", "")
     is_form = content_type.lower().startswith("multipart/form-data")
     if not is_form and content_type.lower().startswith("multipart/"):
         raise FilegateError(
             ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Use multipart/form-data or a raw body."
         )
-    declared = _check_content_length(request, _early_limit(runtime, profile, is_form=is_form))
+    # A token's profile is known before a byte is read; a form may still name one (checked).
+    early = _early_limit(runtime, check_profile(principal, profile), is_form=is_form)
+    if principal.grant is not None:
+        early = min(early, principal.grant.max_size + (MULTIPART_OVERHEAD if is_form else 0))
+    declared = _check_content_length(request, early)
     # A form's length includes its boundaries: only a raw body's length is the file's size.
     await run_in_threadpool(
         admit_upload,
@@ -155,14 +170,16 @@ async def _receive(
         0 if is_form else declared,
         resumable=False,
     )
-    chooser = _ProfileChooser(runtime, profile)
+    chooser = _ProfileChooser(runtime, principal, profile)
     receive = _receive_form if is_form else _receive_raw
     received = await receive(request, chooser)
+    fixed = principal.grant.fixed_metadata if principal.grant is not None else {}
     meta = UploadMeta(
         tenant=tenant,
-        original_name=received.name,
-        declared_type=received.declared_type,
+        original_name=fixed.get("filename", received.name),
+        declared_type=fixed.get("filetype", received.declared_type),
         profile=received.policy.name,
+        uploaded_by=principal.key_id,
     )
     sha256 = await _commit(runtime, tenant, received.incoming)
     record = new_file_record(received.incoming.id, received.incoming.size, sha256, meta)

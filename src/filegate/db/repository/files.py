@@ -39,6 +39,7 @@ def _file_record(row: FileRow) -> FileRecord:
         received_sha256=row.received_sha256,
         received_size=row.received_size,
         sanitized=tuple(row.sanitized or ()),
+        uploaded_by=row.uploaded_by,
     )
 
 
@@ -87,6 +88,7 @@ class Files:
                 inspected_at=record.inspected_at,
                 received_sha256=record.received_sha256 or record.sha256,
                 received_size=record.size if record.received_size is None else record.received_size,
+                uploaded_by=record.uploaded_by,
             )
         )
 

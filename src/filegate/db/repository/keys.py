@@ -55,6 +55,13 @@ class ApiKeys:
         row = self.session.scalars(active_key_query(key_hash)).one_or_none()
         return _key_record(row) if row else None
 
+    def active_by_id(self, key_id: str) -> ApiKeyRecord | None:
+        """The key with ``key_id`` unless revoked (a console session names its key by id)."""
+        row = self.session.scalars(
+            select(ApiKeyRow).where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
+        ).one_or_none()
+        return _key_record(row) if row else None
+
     def all(self, tenant: str | None = None) -> list[ApiKeyRecord]:
         query = select(ApiKeyRow).order_by(ApiKeyRow.id)
         if tenant is not None:

@@ -35,6 +35,7 @@ def _upload_record(row: UploadRow) -> UploadRecord:
         expires_at=row.expires_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        uploaded_by=row.uploaded_by,
     )
 
 
@@ -85,6 +86,7 @@ class Uploads:
                 expires_at=record.expires_at,
                 created_at=record.created_at,
                 updated_at=record.updated_at,
+                uploaded_by=record.uploaded_by,
             )
         )
 
