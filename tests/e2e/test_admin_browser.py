@@ -14,10 +14,8 @@ docs/images/admin-console.png (docs/admin-console.md).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,7 +26,7 @@ import pytest
 from filegate.config import builtin_profiles
 from tests.e2e.live import HOST, LiveServer, inspected, profiles_env
 from tests.e2e.test_status_browser import MIN_SCREENSHOT_BYTES, PNG_MAGIC, make_run_server
-from tests.support.node import node_with_packages, unavailable
+from tests.support.node import node_with_packages, run_script, unavailable
 
 BROWSER_DIR = Path(__file__).parent / "browser"
 SCRIPT = BROWSER_DIR / "admin_console.mjs"
@@ -61,19 +59,8 @@ def upload(client: httpx.Client, name: str, data: bytes) -> dict[str, Any]:
 
 
 def run_console(node: str, live: LiveServer, key: str, ids: tuple[str, str], shot: Path) -> Any:
-    result = subprocess.run(
-        [node, str(SCRIPT), live.base_url, key, *ids, str(shot)],
-        cwd=BROWSER_DIR,
-        capture_output=True,
-        text=True,
-        timeout=NODE_TIMEOUT,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        f"admin_console.mjs exited {result.returncode}\nstdout:\n{result.stdout}\n"
-        f"stderr:\n{result.stderr}\nserver log:\n{live.log_tail()}"
-    )
-    return json.loads(result.stdout.splitlines()[-1])
+    args = [live.base_url, key, *ids, str(shot)]
+    return run_script(node, SCRIPT, args, timeout=NODE_TIMEOUT, server_log=live.log_tail)
 
 
 def test_release_and_delete_with_reasons_in_a_real_browser(node: str, tmp_path: Path) -> None:

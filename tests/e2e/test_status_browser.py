@@ -10,8 +10,6 @@ by default, and that ``status_public`` opens it (and only it) to anyone.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.e2e.live import LiveServer, inspected, wait_for
-from tests.support.node import node_with_packages, unavailable
+from tests.support.node import node_with_packages, run_script, unavailable
 
 BROWSER_DIR = Path(__file__).parent / "browser"
 SCRIPT = BROWSER_DIR / "status_page.mjs"
@@ -76,20 +74,8 @@ class Page:
 
 def open_status_page(node: str, live: LiveServer, screenshot: Path, key: str | None) -> Page:
     """``/status`` in headless Chromium: what its DOM showed, and its full-page screenshot."""
-    args = [node, str(SCRIPT), f"{live.base_url}/status", str(screenshot)]
-    result = subprocess.run(
-        [*args, key] if key else args,
-        cwd=BROWSER_DIR,
-        capture_output=True,
-        text=True,
-        timeout=NODE_TIMEOUT,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        f"status_page.mjs exited {result.returncode}\nstdout:\n{result.stdout}\n"
-        f"stderr:\n{result.stderr}\nserver log:\n{live.log_tail()}"
-    )
-    report = json.loads(result.stdout.splitlines()[-1])
+    args = [f"{live.base_url}/status", str(screenshot), *([key] if key else [])]
+    report = run_script(node, SCRIPT, args, timeout=NODE_TIMEOUT, server_log=live.log_tail)
     print(f"status page screenshot: {screenshot}")
     return Page(report["status"], report["title"], report["cards"], report["text"], screenshot)
 

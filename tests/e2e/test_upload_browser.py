@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import pytest
 
 from tests.e2e.live import MIB, LiveServer, TextPayload, free_port, inspected
 from tests.e2e.test_status_browser import CHROMIUM, make_run_server
-from tests.support.node import node_with_packages, unavailable
+from tests.support.node import node_with_packages, run_script, unavailable
 from tests.support.samples import HTML
 
 BROWSER_DIR = Path(__file__).parent / "browser"
@@ -72,20 +71,11 @@ def drive(node: str, live: LiveServer, token: str, files: dict[str, Path], out: 
         "out": str(out),
         "docsScreenshot": docs_screenshot(),
     }
-    result = subprocess.run(
-        [node, str(SCRIPT), json.dumps(args)],
-        cwd=BROWSER_DIR,
-        capture_output=True,
-        text=True,
-        timeout=NODE_TIMEOUT,
-        check=False,
+    report = run_script(
+        node, SCRIPT, [json.dumps(args)], timeout=NODE_TIMEOUT, server_log=live.log_tail
     )
-    assert result.returncode == 0, (
-        f"upload_page.mjs exited {result.returncode}\nstdout:\n{result.stdout[-4000:]}\n"
-        f"stderr:\n{result.stderr[-6000:]}\nserver log:\n{live.log_tail()}"
-    )
-    (out / "report.json").write_text(result.stdout)  # beside the screenshots, to read later
-    return json.loads(result.stdout.splitlines()[-1])
+    (out / "report.json").write_text(json.dumps(report))  # beside the screenshots, to read later
+    return report
 
 
 def docs_screenshot() -> str | None:
@@ -183,16 +173,9 @@ def test_upload_page_embedded_by_an_allowed_origin_only(node: str, tmp_path: Pat
             "other": other,
             "file": str(note),
         }
-        result = subprocess.run(
-            [node, str(EMBED_SCRIPT), json.dumps(args)],
-            cwd=BROWSER_DIR,
-            capture_output=True,
-            text=True,
-            timeout=NODE_TIMEOUT,
-            check=False,
+        report = run_script(
+            node, EMBED_SCRIPT, [json.dumps(args)], timeout=NODE_TIMEOUT, server_log=live.log_tail
         )
-        assert result.returncode == 0, f"{result.stderr[-6000:]}\n{live.log_tail()}"
-    report = json.loads(result.stdout.splitlines()[-1])
 
     assert report["hosts"] == ["127.0.0.1"]
     types = [message["type"] for message in report["messages"]]

@@ -3,10 +3,12 @@ their lock files into the test's own directory."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -47,3 +49,24 @@ def unavailable(reason: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"{reason} (CI is set, so a missing tool is a failure)")
     pytest.skip(reason)
+
+
+def run_script(
+    node: str, script: Path, args: Sequence[str], *, timeout: float, server_log: Callable[[], str]
+) -> Any:
+    """Run a browser script here (``tests/e2e/browser/*.mjs``, in its own directory) and
+    return the JSON on the last line it printed; a script that exits non-zero fails the test
+    with its output and the server's log."""
+    result = subprocess.run(
+        [node, str(script), *args],
+        cwd=script.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"{script.name} exited {result.returncode}\nstdout:\n{result.stdout[-4000:]}\n"
+        f"stderr:\n{result.stderr[-6000:]}\nserver log:\n{server_log()}"
+    )
+    return json.loads(result.stdout.splitlines()[-1])

@@ -10,42 +10,22 @@
 // Exit codes: 0 done; 1 anything else (a step failed, no browser, timeout), with the reason on
 // stderr. Uses the system Chromium: playwright's own browser download is never needed.
 import { writeFileSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { failure, launch, watchdog } from "./harness.mjs";
 
-const EXECUTABLE = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const LAUNCH_TIMEOUT_MS = 20_000;
 const STEP_TIMEOUT_MS = 15_000;
 // Whatever hangs (a browser that never answers, a stuck close), the script ends by then.
 const OVERALL_TIMEOUT_MS = 80_000;
 
-function fail(message) {
-  // Playwright's messages carry terminal colour codes: keep the text only.
-  const plain = String(message).replace(/\x1b\[[0-9;]*m/g, "");
-  process.stderr.write(`admin_console.mjs: ${plain}\n`);
-  process.exit(1);
-}
+const fail = failure("admin_console.mjs");
 
 const [base, key, releaseId, deleteId, screenshot] = process.argv.slice(2);
 if (!base || !key || !releaseId || !deleteId || !screenshot) {
   fail("usage: node admin_console.mjs BASE_URL ADMIN_KEY RELEASE_ID DELETE_ID SCREENSHOT.png");
 }
 
-const watchdog = setTimeout(
-  () => fail(`gave up after ${OVERALL_TIMEOUT_MS / 1000} s`),
-  OVERALL_TIMEOUT_MS,
-);
-watchdog.unref();
+watchdog(fail, OVERALL_TIMEOUT_MS);
 
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: EXECUTABLE,
-    args: ["--headless", "--no-sandbox", "--disable-background-networking"],
-    timeout: LAUNCH_TIMEOUT_MS,
-  });
-} catch (error) {
-  fail(`could not launch Chromium at ${EXECUTABLE}: ${error.message}`);
-}
+const browser = await launch(fail);
 
 const requested = [];
 

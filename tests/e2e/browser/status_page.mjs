@@ -10,42 +10,22 @@
 // is still printed); 1 anything else (bad arguments, no browser, timeout), with the reason on
 // stderr. Uses the system Chromium: playwright's own browser download is never needed.
 import { writeFileSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { failure, launch, watchdog } from "./harness.mjs";
 
-const EXECUTABLE = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const LAUNCH_TIMEOUT_MS = 20_000;
 const PAGE_TIMEOUT_MS = 15_000;
 // Whatever hangs (a browser that never answers, a stuck close), the script ends by then.
 const OVERALL_TIMEOUT_MS = 50_000;
 
-function fail(message) {
-  // Playwright's messages carry terminal colour codes: keep the text only.
-  const plain = String(message).replace(/\x1b\[[0-9;]*m/g, "");
-  process.stderr.write(`status_page.mjs: ${plain}\n`);
-  process.exit(1);
-}
+const fail = failure("status_page.mjs");
 
 const [url, screenshot, key] = process.argv.slice(2);
 if (!url || !screenshot) {
   fail("usage: node status_page.mjs URL SCREENSHOT.png [ADMIN_KEY]");
 }
 
-const watchdog = setTimeout(
-  () => fail(`gave up after ${OVERALL_TIMEOUT_MS / 1000} s`),
-  OVERALL_TIMEOUT_MS,
-);
-watchdog.unref();
+watchdog(fail, OVERALL_TIMEOUT_MS);
 
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: EXECUTABLE,
-    args: ["--headless", "--no-sandbox", "--disable-background-networking"],
-    timeout: LAUNCH_TIMEOUT_MS,
-  });
-} catch (error) {
-  fail(`could not launch Chromium at ${EXECUTABLE}: ${error.message}`);
-}
+const browser = await launch(fail);
 
 let report;
 try {

@@ -10,20 +10,15 @@
 // the allowed origin and waits for its verdict message; opens the other origin's page to see
 // the frame refused. Prints one line of JSON; exit 1 with the reason on stderr.
 import { createServer } from "node:http";
-import { chromium } from "playwright-core";
+import { failure, launch, watchdog } from "./harness.mjs";
 
-const EXECUTABLE = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const STEP_TIMEOUT_MS = 30_000;
 const OVERALL_TIMEOUT_MS = 60_000;
 
-function fail(message) {
-  const plain = String(message).replace(/\x1b\[[0-9;]*m/g, "");
-  process.stderr.write(`upload_embed.mjs: ${plain}\n`);
-  process.exit(1);
-}
+const fail = failure("upload_embed.mjs");
 
 const args = JSON.parse(process.argv[2] ?? "null") ?? fail("usage: node upload_embed.mjs JSON");
-setTimeout(() => fail(`gave up after ${OVERALL_TIMEOUT_MS / 1000} s`), OVERALL_TIMEOUT_MS).unref();
+watchdog(fail, OVERALL_TIMEOUT_MS);
 
 // The application's page: the snippet of docs/upload-page.md, with its origin filled in.
 const APP_PAGE = `<!doctype html>
@@ -123,16 +118,7 @@ async function run(browser) {
 }
 
 const servers = [await listen(args.allowed), await listen(args.other)];
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: EXECUTABLE,
-    args: ["--headless", "--no-sandbox", "--disable-background-networking"],
-    timeout: 20_000,
-  });
-} catch (error) {
-  fail(`could not launch Chromium at ${EXECUTABLE}: ${error.message}`);
-}
+const browser = await launch(fail);
 let report;
 try {
   report = await run(browser);

@@ -15,9 +15,8 @@
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { chromium } from "playwright-core";
+import { failure, launch, watchdog } from "./harness.mjs";
 
-const EXECUTABLE = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const MIB = 1024 * 1024;
 const STEP_TIMEOUT_MS = 30_000;
 // Inspecting 50 MiB on a busy two-core runner: the one step given longer.
@@ -29,14 +28,10 @@ const CUT_AT = 16 * MIB;
 const RELOAD_AT = 32 * MIB;
 const PAUSE_AT = 40 * MIB;
 
-function fail(message) {
-  const plain = String(message).replace(/\x1b\[[0-9;]*m/g, "");
-  process.stderr.write(`upload_page.mjs: ${plain}\n`);
-  process.exit(1);
-}
+const fail = failure("upload_page.mjs");
 
 const args = JSON.parse(process.argv[2] ?? "null") ?? fail("usage: node upload_page.mjs JSON");
-setTimeout(() => fail(`gave up after ${OVERALL_TIMEOUT_MS / 1000} s`), OVERALL_TIMEOUT_MS).unref();
+watchdog(fail, OVERALL_TIMEOUT_MS);
 
 const bigName = basename(args.big);
 const requests = []; // every request the browser made: {phase, method, url, offset}
@@ -225,16 +220,7 @@ async function shoot(page, path) {
   if (path) writeFileSync(path, await page.screenshot({ fullPage: true, type: "png" }));
 }
 
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: EXECUTABLE,
-    args: ["--headless", "--no-sandbox", "--disable-background-networking"],
-    timeout: 20_000,
-  });
-} catch (error) {
-  fail(`could not launch Chromium at ${EXECUTABLE}: ${error.message}`);
-}
+const browser = await launch(fail);
 let report;
 try {
   report = await run(browser);
