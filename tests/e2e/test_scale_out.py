@@ -212,6 +212,10 @@ def test_two_apis_and_two_workers_share_nothing_but_postgres_redis_and_s3(
             key = api_a.create_key("demo")
             for worker in workers:
                 worker.start()
+            # A worker's start-up sweep aborts writers' multipart uploads older than the grace
+            # period, 0 here (for reconcile at the end): the uploads begin after it.
+            for worker in workers:
+                worker.wait_started()
             with api_a.client(key) as client_a, api_b.client(key) as client_b:
                 lap = Laps()
                 image, image_id, survivor = kill_a_worker_mid_inspection(db, client_a, workers)

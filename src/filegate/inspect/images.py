@@ -20,13 +20,15 @@ import struct
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
-
-from PIL import Image, ImageCms, JpegImagePlugin
+from typing import TYPE_CHECKING, Any
 
 from filegate.domain import Finding, SanitizeMode
 from filegate.inspect.base import Limits, Outcome, Sample, one_per_code
 from filegate.inspect.signatures import NOT_PADDING, Buffer, find_markup, zip_signature_at
+
+# Pillow is imported where pixels are decoded (the sandbox child), not in the API process.
+if TYPE_CHECKING:
+    from PIL import Image
 
 CODES: dict[str, str] = {
     "image_too_many_pixels": "The image (or its frames together) has more pixels than allowed.",
@@ -76,15 +78,15 @@ _BMFF_TOP_LEVEL = frozenset(
 )
 
 _ORIENTATION = 0x0112
-# EXIF orientation -> the transpose that shows the picture upright.
+# EXIF orientation -> the name of the ``Image.Transpose`` that shows the picture upright.
 _UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
 }
 
 
@@ -378,6 +380,8 @@ def _register_heif() -> None:
 
 def _pixel_findings(job: _Job) -> tuple[list[Finding], tuple[str, ...]]:
     """Findings from decoding, and what the sanitised copy changed (empty: no copy)."""
+    from PIL import Image  # noqa: PLC0415 - decoded in the sandbox, never in the API
+
     if job.fmt.plugin == "HEIF":
         _register_heif()
     # The filter list is process-global, so this is not thread-safe; the sandbox process runs
@@ -499,6 +503,8 @@ def _colour_profile(image: Image.Image) -> bytes | None:
     Colours depend on it (a phone's Display P3 photo shifts without it), so it is kept; what is
     kept is LittleCMS's serialisation of what it understood, not the uploaded bytes.
     """
+    from PIL import ImageCms  # noqa: PLC0415
+
     raw = image.info.get("icc_profile")
     if not raw:
         return None
@@ -548,6 +554,8 @@ def _sanitise(image: Image.Image, path: str, job: _Job, frames: int, icc: bytes 
 def _encoder_options(image: Image.Image, job: _Job) -> dict[str, Any]:
     """Settings that keep the look: JPEG's own quantisation tables and subsampling, lossless
     where the upload was lossless, and a high quality elsewhere."""
+    from PIL import JpegImagePlugin  # noqa: PLC0415
+
     plugin = job.fmt.plugin
     options: dict[str, Any] = {"format": "JPEG" if plugin == "JPEG" else plugin}
     if plugin == "JPEG":
@@ -570,7 +578,10 @@ def _encoder_options(image: Image.Image, job: _Job) -> dict[str, Any]:
 
 def _orientation(image: Image.Image) -> Image.Transpose | None:
     """The transpose that shows the picture upright, from EXIF orientation; None if upright."""
-    return _UPRIGHT.get(image.getexif().get(_ORIENTATION, 1))
+    from PIL import Image  # noqa: PLC0415
+
+    name = _UPRIGHT.get(image.getexif().get(_ORIENTATION, 1))
+    return None if name is None else Image.Transpose[name]
 
 
 def _upright(image: Image.Image) -> Image.Image:

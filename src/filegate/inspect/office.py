@@ -13,7 +13,6 @@ from __future__ import annotations
 import posixpath
 import re
 import struct
-import warnings
 import zipfile
 from collections.abc import Iterator
 from typing import IO
@@ -26,11 +25,6 @@ from defusedxml.ElementTree import fromstring, iterparse
 from filegate.domain import Finding
 from filegate.inspect.base import Limits, Outcome, Sample
 from filegate.inspect.packages import content_types, odf_type, part_type
-
-with warnings.catch_warnings():
-    # oletools 0.60 builds its VBA grammar with pyparsing's deprecated camelCase API.
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"oletools\.")
-    from oletools import crypto, mraptor, msodde, olevba, rtfobj
 
 # Office XML compresses ~20:1; a 2.5 MB upload can hold a 50 MB sheet, which is a big real
 # spreadsheet. One part larger than this is not inspected and the file fails closed.
@@ -154,6 +148,8 @@ def _short(text: str, limit: int = 120) -> str:
 
 
 def _inspect_ole(path: str, found: Found) -> None:
+    from filegate.inspect._oletools import crypto  # noqa: PLC0415 - see that module
+
     with olefile.OleFileIO(path) as ole:
         if ole.exists("EncryptionInfo") or ole.exists("EncryptedPackage"):
             # An encrypted OOXML package: nothing but ciphertext to look at.
@@ -169,6 +165,8 @@ def _inspect_ole(path: str, found: Found) -> None:
 
 
 def _dde_fields(path: str, found: Found) -> None:
+    from filegate.inspect._oletools import msodde  # noqa: PLC0415
+
     links = str(msodde.process_file(path, msodde.FIELD_FILTER_DDE))
     if links.strip():
         _add(found, "office_dde", f"DDE field: {_short(links)}")
@@ -193,6 +191,8 @@ def _has_macro_sheet(ole: olefile.OleFileIO) -> bool:
 
 def _macro_findings(source: str, data: bytes | None, found: Found) -> None:
     """VBA and Excel 4 macros in an OLE file (or its bytes), and mraptor's verdict on them."""
+    from filegate.inspect._oletools import mraptor, olevba  # noqa: PLC0415
+
     parser = olevba.VBA_Parser(source, data=data)
     try:
         vba = bool(parser.detect_vba_macros())
@@ -226,6 +226,8 @@ def _inspect_sylk(path: str, found: Found) -> None:
 
 def _inspect_rtf(path: str, found: Found) -> None:
     """Embedded objects and DDE fields; pictures (``\\pict``) are not objects."""
+    from filegate.inspect._oletools import rtfobj  # noqa: PLC0415
+
     with open(path, "rb") as file:
         parser = rtfobj.RtfObjParser(file.read())
     parser.parse()

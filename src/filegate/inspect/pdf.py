@@ -14,12 +14,15 @@ import itertools
 import os
 import re
 from collections.abc import Iterator
-from typing import BinaryIO, TypeGuard
-
-import pikepdf
+from typing import TYPE_CHECKING, BinaryIO, TypeGuard
 
 from filegate.domain import Finding, SanitizeMode
 from filegate.inspect.base import Limits, Outcome, Sample, internal_error
+
+# pikepdf (qpdf) is imported in the functions that parse, so the API process, which needs only
+# CODES, never loads it; a repeated import is a dict lookup.
+if TYPE_CHECKING:
+    import pikepdf
 
 # Real documents hold thousands to tens of thousands of objects; each visit costs a Python call,
 # so past this the file is a parser bomb, not a document.
@@ -108,6 +111,8 @@ def _changes(findings: tuple[Finding, ...]) -> tuple[str, ...]:
 
 def inspect_pdf(sample: Sample, limits: Limits) -> Outcome:
     """Findings for active content and polyglot layout; a stripped copy if asked for."""
+    import pikepdf  # noqa: PLC0415 - qpdf loads in the sandbox, never in the API
+
     found: Found = {}
     try:
         for finding in _layout_findings(sample.path):
@@ -130,6 +135,8 @@ def inspect_pdf(sample: Sample, limits: Limits) -> Outcome:
 
 def _inspect_document(sample: Sample, found: Found) -> bool:
     """Walk every object into ``found``; return True when a sanitised copy was written."""
+    import pikepdf  # noqa: PLC0415
+
     try:
         pdf = pikepdf.open(sample.path)
     except pikepdf.PasswordError:
@@ -220,6 +227,8 @@ def _walk(pdf: pikepdf.Pdf) -> Iterator[tuple[pikepdf.Object, str]]:
     Children are listed after the caller has seen their parent, so a caller that deletes an
     entry also prunes it from the walk.
     """
+    import pikepdf  # noqa: PLC0415
+
     roots = pdf.objects
     if len(roots) > MAX_OBJECTS:
         raise _TooComplexError
@@ -245,6 +254,8 @@ def _walk(pdf: pikepdf.Pdf) -> Iterator[tuple[pikepdf.Object, str]]:
 
 def _is_dict(obj: object) -> TypeGuard[pikepdf.Object]:
     """A dictionary or a stream (whose dictionary pikepdf exposes directly)."""
+    import pikepdf  # noqa: PLC0415
+
     return isinstance(obj, pikepdf.Dictionary | pikepdf.Stream)
 
 
@@ -253,6 +264,8 @@ def _values(obj: pikepdf.Object) -> list[object]:
 
     pikepdf hands numbers back as Python numbers, hence ``object``.
     """
+    import pikepdf  # noqa: PLC0415
+
     if _is_dict(obj):
         return [value for _, value in obj.items()]
     if isinstance(obj, pikepdf.Array):
@@ -261,6 +274,8 @@ def _values(obj: pikepdf.Object) -> list[object]:
 
 
 def _direct_containers(obj: pikepdf.Object) -> list[pikepdf.Object]:
+    import pikepdf  # noqa: PLC0415
+
     return [
         value
         for value in _values(obj)
@@ -269,6 +284,8 @@ def _direct_containers(obj: pikepdf.Object) -> list[pikepdf.Object]:
 
 
 def _name(obj: object) -> str | None:
+    import pikepdf  # noqa: PLC0415
+
     if not isinstance(obj, pikepdf.Name):
         return None
     try:
@@ -279,6 +296,8 @@ def _name(obj: object) -> str | None:
 
 def _opens_at_page(action: object) -> bool:
     """True for an /OpenAction that only shows a page: a destination or a plain /GoTo."""
+    import pikepdf  # noqa: PLC0415
+
     if isinstance(action, pikepdf.Array):
         return True
     if not isinstance(action, pikepdf.Dictionary):
@@ -295,6 +314,8 @@ def _opens_at_page(action: object) -> bool:
 
 def _flagged_names(obj: pikepdf.Object) -> Iterator[tuple[str, str]]:
     """(code, name) for each active name in ``obj`` itself, key or value."""
+    import pikepdf  # noqa: PLC0415
+
     if _is_dict(obj):
         for key, value in obj.items():
             benign = key == "/OpenAction" and _opens_at_page(value)
@@ -328,6 +349,8 @@ def _is_active(value: object) -> bool:
 
 def _unlink_active(obj: pikepdf.Object) -> None:
     """Drop references to active dictionaries; qpdf does not write unreferenced objects."""
+    import pikepdf  # noqa: PLC0415
+
     if _is_dict(obj):
         for key in [key for key, value in obj.items() if _is_active(value)]:
             del obj[key]
@@ -339,6 +362,8 @@ def _unlink_active(obj: pikepdf.Object) -> None:
 
 def _strip_names(obj: pikepdf.Object) -> None:
     """Delete active keys, entries whose value is an active name, and such array items."""
+    import pikepdf  # noqa: PLC0415
+
     if _is_dict(obj):
         doomed = [
             key

@@ -7,6 +7,7 @@ The profile (``InspectionPolicy``) decides which findings reject.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -66,6 +67,19 @@ DEFAULT_ACTIONS: Mapping[str, Action] = MappingProxyType(
         Action.ACCEPT,
     )
 )
+
+
+# The parser libraries the inspectors import where they use them, so that the API process,
+# which imports this module for its code tables, never loads them (tests/unit/
+# test_api_process_imports.py). The sandbox child loads them before it says it is ready, so
+# no job's clock pays for them.
+PARSERS = ("PIL.Image", "pikepdf", "filegate.inspect._oletools", "magic", "py_svg_hush")
+
+
+def preload() -> None:
+    """Import the parser libraries (in the sandbox child, before its first job)."""
+    for name in PARSERS:
+        importlib.import_module(name)
 
 
 def run_job(job: Job) -> Inspection:

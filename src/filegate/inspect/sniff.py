@@ -7,8 +7,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import magic
-
 from filegate.inspect.types import normalise
 
 # libmagic's signatures sit at the start of a file, and its own read limit is several MiB.
@@ -34,6 +32,8 @@ class _Sniffer:
     def from_buffer(self, head: bytes) -> str:
         with self._lock:
             if self._handle is None:
+                import magic  # noqa: PLC0415 - libmagic loads where files are inspected
+
                 self._handle = magic.Magic(mime=True)
             return str(self._handle.from_buffer(head) or "")
 

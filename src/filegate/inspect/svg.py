@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
-from py_svg_hush import filter_svg
 
 from filegate.domain import Finding, SanitizeMode
 from filegate.inspect.base import Limits, Outcome, Sample
@@ -220,6 +219,8 @@ def _parsed(findings: tuple[Finding, ...]) -> bool:
 
 def _write_copy(data: bytes, path: str) -> Finding | None:
     """Write svg-hush's output to ``path`` if it passes inspection; else say why not."""
+    from py_svg_hush import filter_svg  # noqa: PLC0415 - loaded only where SVGs are inspected
+
     try:
         clean = filter_svg(data, _KEPT_DATA_TYPES)
         # Defence in depth: the filter's output must itself be clean, or it is not used.
