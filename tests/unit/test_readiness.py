@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -97,3 +98,29 @@ def test_a_postgresql_that_never_answers_fails_the_connection_in_seconds(
     finally:
         database.dispose()
     assert time.monotonic() - started < PG_CONNECT_TIMEOUT_S + 3
+
+
+def test_close_lets_a_late_probe_hand_back_its_connection_but_not_forever() -> None:
+    """A probe past its deadline may hold a database connection: closing waits for it to end
+    (so the connection is back before the engine is disposed), at most one more deadline."""
+    release = threading.Event()
+    ended = threading.Event()
+
+    def late() -> None:
+        release.wait(30)
+        ended.set()
+
+    probes = readiness.Readiness({"database": late}, frozenset())
+    report = asyncio.run(probes.report())
+    assert report.checks == {"database": "failing"}  # past its deadline
+    threading.Timer(0.3, release.set).start()
+    probes.close()
+    assert ended.is_set()
+
+    stuck = readiness.Readiness({"database": lambda: release.wait(30)}, frozenset())
+    release.clear()
+    asyncio.run(stuck.report())
+    started = time.monotonic()
+    stuck.close()
+    assert time.monotonic() - started < readiness.PROBE_SECONDS + 1.0
+    release.set()

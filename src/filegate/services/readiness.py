@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -51,6 +51,7 @@ class Readiness:
         self._probes = dict(probes)
         self._optional = optional
         self._pool = ThreadPoolExecutor(PROBE_THREADS, thread_name_prefix="filegate-readyz")
+        self._running: set[Future[object]] = set()
         self._lock = asyncio.Lock()
         self._last: tuple[float, Report] | None = None
 
@@ -78,9 +79,11 @@ class Readiness:
         probe = self._probes[name]
         if probe is None:
             return "off", None
-        loop = asyncio.get_running_loop()
+        running = self._pool.submit(probe)
+        self._running.add(running)
+        running.add_done_callback(self._running.discard)
         try:
-            fact = await asyncio.wait_for(loop.run_in_executor(self._pool, probe), PROBE_SECONDS)
+            fact = await asyncio.wait_for(asyncio.wrap_future(running), PROBE_SECONDS)
         except TimeoutError:
             log.warning("readiness.timeout", check=name, seconds=PROBE_SECONDS)
             return "failing", None
@@ -92,6 +95,10 @@ class Readiness:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        # A probe past its deadline may still hold a database connection: give it one more
+        # deadline to hand it back before the engine is disposed (else it is dropped unclosed);
+        # a dependency that stays hung still cannot hold shutdown up for longer.
+        wait(list(self._running), timeout=PROBE_SECONDS)
 
 
 def for_runtime(runtime: Runtime) -> Readiness:
