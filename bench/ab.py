@@ -1,11 +1,13 @@
 """Compare this checkout's filegate with another revision's, in one run, alternating.
 
-``python -m bench.ab --against REV [--workload tus_concurrent] [--rounds 4] [--no-worker]``
+``python -m bench.ab --against REV [--workload tus_concurrent] [--rounds 4] [--[no-]worker]``
 checks REV out into a temporary git worktree, starts both servers side by side (each as the
 benchmark starts filegate, the other one from REV's ``src``), runs the workload on them in
 turn (A B A B ...) and prints per server the median and range of the throughput and of the
-server CPU per run. A change to the hot path is judged by these ratios, measured together on
-this noisy machine, never by numbers taken at different times.
+server CPU per run. The worker runs as ``make bench`` runs it for that workload (not for the
+accept path, the tus and direct uploads; for ``pipeline`` and ``time_to_clean``) unless
+``--worker`` or ``--no-worker`` says otherwise. A change to the hot path is judged by these
+ratios, measured together on this noisy machine, never by numbers taken at different times.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ def compare(
     with tempfile.TemporaryDirectory(prefix="filegate-ab-") as scratch:
         checkout = Path(scratch) / "other"
         servers = {
-            revision: FilegateServer(_worktree(revision, checkout), embedded_worker=worker),
-            "this checkout": FilegateServer(embedded_worker=worker),
+            revision: FilegateServer(_worktree(revision, checkout), inspection=worker),
+            "this checkout": FilegateServer(inspection=worker),
         }
         try:
             for server in servers.values():
@@ -70,7 +72,7 @@ def compare(
                 server.stop()
             _drop_worktree(checkout)
     first = next(iter(samples.values()))[0]
-    field = next(f for f in ("uploads_s", "mib_s", "clean_s") if f in first)
+    field = next(f for f in ("uploads_s", "mib_s", "clean_p50_ms") if f in first)
     name = workload.title.format(chunk=report.size_text(cfg.chunk_size))
     title = f"{name}, {rounds} rounds, worker {'on' if worker else 'off'}"
     return "\n".join([title, *(_line(name, field, s) for name, s in samples.items())])
@@ -81,9 +83,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--against", required=True, help="a git revision, e.g. HEAD~1 or main")
     parser.add_argument("--workload", choices=run.WORKLOAD_KEYS, default="tus_concurrent")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
-    parser.add_argument("--no-worker", action="store_true", help="uploads only, no inspection")
+    parser.add_argument(
+        "--worker",
+        action=argparse.BooleanOptionalAction,
+        help="inspect during the runs (default: as make bench runs the workload)",
+    )
     args = parser.parse_args(argv)
-    print(compare(args.against, args.workload, args.rounds, worker=not args.no_worker))
+    workload = next(w for w in run.WORKLOADS if w.key == args.workload)
+    worker = workload.inspection if args.worker is None else args.worker
+    print(compare(args.against, args.workload, args.rounds, worker=worker))
     return 0
 
 

@@ -5,7 +5,10 @@
 - ``TusClient.upload_chunked``: ``POST`` create, then one ``PATCH`` per chunk (8 MiB), as
   tus-js-client with ``chunkSize`` does.
 - ``upload_concurrently``: many small uploads (``POST`` + ``PATCH``) from N concurrent clients
-  (asyncio, one connection each), recording every request's latency and every error.
+  (asyncio, one connection each), recording every request's latency and every error; for
+  filegate, optionally also when each file's verdict could first be seen: one more client
+  polls ``GET /v1/files/{id}`` for the oldest upload without a verdict, every 5 ms.
+- ``upload_each_to_verdict``: uploads one after another, each waiting for its verdict.
 - ``post_file``: filegate's ``POST /v1/files``, a raw or multipart body streamed from a generator.
 
 The payload is a repeated block of printable text (filegate's default profile takes it as a
@@ -165,16 +168,31 @@ class TusClient:
         return upload_id_of(url)
 
 
-# --- many small uploads at once ------------------------------------------------------------
+# --- many small uploads at once, and filegate's verdicts --------------------------------------
+
+# Polling filegate for verdicts: one GET at a time, for the oldest upload without a verdict.
+VERDICT_POLL = 0.005
+VERDICT_TIMEOUT = 300.0
+FILES_PATH = "/v1/files/"
 
 
 @dataclass
 class ConcurrentResult:
+    """What the clients saw. Times are ``time.perf_counter()`` values: ``started`` when the
+    first request went out, per upload id when its ``PATCH`` was answered (``completed_at``)
+    and, when verdicts were awaited, when a ``GET`` first showed it decided (``verdict_at``,
+    with the state in ``verdicts``). ``ids`` are in the order the uploads completed."""
+
     seconds: float = 0.0
+    started: float = 0.0
     ids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     upload_latencies: list[float] = field(default_factory=list)
     request_latencies: list[float] = field(default_factory=list)
+    completed_at: dict[str, float] = field(default_factory=dict)
+    verdict_at: dict[str, float] = field(default_factory=dict)
+    verdicts: dict[str, str] = field(default_factory=dict)
+    verdict_polls: int = 0
 
 
 async def _one_upload(
@@ -190,7 +208,9 @@ async def _one_upload(
     _expect(response, 204, "tus PATCH")
     result.request_latencies += [created - started, done - created]
     result.upload_latencies.append(done - started)
-    result.ids.append(upload_id_of(url))
+    upload_id = upload_id_of(url)
+    result.ids.append(upload_id)
+    result.completed_at[upload_id] = done
 
 
 async def _worker(
@@ -211,20 +231,76 @@ async def _worker(
             result.errors.append(f"{type(exc).__name__}: {exc}")
 
 
+async def _await_verdict(
+    client: httpx.AsyncClient, file_id: str, result: ConcurrentResult, deadline: float
+) -> None:
+    """Poll one file until it leaves quarantine; note when a GET first showed it."""
+    while True:
+        response = await client.get(FILES_PATH + file_id)
+        seen = time.perf_counter()
+        result.verdict_polls += 1
+        _expect(response, 200, f"GET {FILES_PATH}{file_id}")
+        state: str = response.json()["state"]
+        if state != "quarantined":
+            result.verdict_at[file_id] = seen
+            result.verdicts[file_id] = state
+            return
+        if seen > deadline:
+            raise UploadError(f"{file_id} still quarantined after {VERDICT_TIMEOUT:g}s")
+        await asyncio.sleep(VERDICT_POLL)
+
+
+async def _watch_verdicts(
+    client: httpx.AsyncClient, result: ConcurrentResult, uploads_done: asyncio.Event
+) -> None:
+    """Every completed upload's verdict, oldest first, until the uploads are done and every
+    one has its verdict: one GET in flight at a time, so the polling stays light."""
+    deadline = time.perf_counter() + VERDICT_TIMEOUT
+    watched = 0
+    while watched < len(result.ids) or not uploads_done.is_set():
+        if watched == len(result.ids):
+            await asyncio.sleep(VERDICT_POLL)
+            continue
+        await _await_verdict(client, result.ids[watched], result, deadline)
+        watched += 1
+
+
+def _filegate_client(base_url: str, headers: dict[str, str]) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=TIMEOUT)
+
+
 async def _upload_many(
-    endpoint: str, headers: dict[str, str], count: int, size: int, concurrency: int
+    base_url: str,
+    tus_path: str,
+    headers: dict[str, str],
+    *,
+    count: int,
+    size: int,
+    concurrency: int,
+    verdicts: bool,
 ) -> ConcurrentResult:
     content = body(size)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for number in range(count):
         queue.put_nowait(number)
     result = ConcurrentResult()
+    endpoint = base_url + tus_path
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(headers=headers, timeout=TIMEOUT, limits=limits) as client:
-        started = time.perf_counter()
+    async with (
+        httpx.AsyncClient(headers=headers, timeout=TIMEOUT, limits=limits) as client,
+        _filegate_client(base_url, headers) as poller,
+    ):
+        uploads_done = asyncio.Event()
+        result.started = time.perf_counter()
+        watcher = (
+            asyncio.create_task(_watch_verdicts(poller, result, uploads_done)) if verdicts else None
+        )
         workers = [_worker(client, endpoint, content, queue, result) for _ in range(concurrency)]
         await asyncio.gather(*workers)
-        result.seconds = time.perf_counter() - started
+        result.seconds = time.perf_counter() - result.started
+        uploads_done.set()
+        if watcher is not None:
+            await watcher
     return result
 
 
@@ -236,9 +312,44 @@ def upload_concurrently(
     count: int,
     size: int,
     concurrency: int,
+    verdicts: bool = False,
 ) -> ConcurrentResult:
-    """``count`` uploads of ``size`` bytes, ``concurrency`` at a time."""
-    return uvloop.run(_upload_many(base_url + tus_path, headers, count, size, concurrency))
+    """``count`` uploads of ``size`` bytes, ``concurrency`` at a time; with ``verdicts`` (a
+    filegate server), also each file's verdict, polled while the uploads go on."""
+    return uvloop.run(
+        _upload_many(
+            base_url,
+            tus_path,
+            headers,
+            count=count,
+            size=size,
+            concurrency=concurrency,
+            verdicts=verdicts,
+        )
+    )
+
+
+async def _each_to_verdict(
+    base_url: str, tus_path: str, headers: dict[str, str], count: int, size: int
+) -> ConcurrentResult:
+    content = body(size)
+    result = ConcurrentResult()
+    async with _filegate_client(base_url, headers) as client:
+        result.started = time.perf_counter()
+        for _ in range(count):
+            await _one_upload(client, base_url + tus_path, content, result)
+            deadline = time.perf_counter() + VERDICT_TIMEOUT
+            await _await_verdict(client, result.ids[-1], result, deadline)
+        result.seconds = time.perf_counter() - result.started
+    return result
+
+
+def upload_each_to_verdict(
+    base_url: str, tus_path: str, headers: dict[str, str], *, count: int, size: int
+) -> ConcurrentResult:
+    """``count`` uploads of ``size`` bytes to filegate, one after another, each waiting for
+    its verdict before the next starts (an idle server)."""
+    return uvloop.run(_each_to_verdict(base_url, tus_path, headers, count, size))
 
 
 # --- filegate's direct upload --------------------------------------------------------------

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import clients, run
+from bench import run
 from bench.servers import FilegateServer
 
 OUT_DIR = Path(__file__).resolve().parent / ".peers" / "runs"
@@ -69,13 +69,14 @@ def top_frames(collapsed: Path, limit: int = 25) -> str:
     )
 
 
-def profile(workload_key: str, amount: int, flags: Sequence[str]) -> Path:
+def profile(workload_key: str, amount: int, flags: Sequence[str], inspection: bool = True) -> Path:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     workload = next(w for w in run.WORKLOADS if w.key == workload_key)
-    cfg = run.Config(stream_size=amount, small_count=amount, clean_size=amount)
+    # ``amount`` is bytes or uploads, whichever the workload takes.
+    cfg = run.Config(stream_size=amount, small_count=amount, clean_count=amount)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     output = OUT_DIR / f"profile-{workload_key}.txt"
-    with FilegateServer() as server:
+    with FilegateServer(inspection=inspection) as server:
         run.measured(workload, server, workload.warmup(cfg), cfg)
         command = [py_spy, "record", "--pid", str(server.pid), "--subprocesses", "--threads"]
         command += ["--rate", str(RATE), "--format", "raw", "--output", str(output)]
@@ -97,17 +98,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--workload", choices=run.WORKLOAD_KEYS, default="tus_stream")
     parser.add_argument(
-        "--size", type=run.parse_size, help="bytes (streams) or uploads (tus_concurrent)"
+        "--size",
+        type=run.parse_size,
+        help="bytes (streams) or uploads (tus_concurrent, pipeline, time_to_clean); "
+        "default: as make bench",
     )
     parser.add_argument("--gil", action="store_true", help="only samples holding the GIL")
     parser.add_argument(
         "--idle", action="store_true", help="also waiting threads (fsync, locks): wall time"
     )
+    parser.add_argument(
+        "--no-worker", action="store_true", help="no embedded worker: the accept path alone"
+    )
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args(argv)
-    amount = args.size or (200 if args.workload == "tus_concurrent" else clients.MIB * 1024)
+    workload = next(w for w in run.WORKLOADS if w.key == args.workload)
+    amount = args.size or workload.amount(run.PRESETS["full"])
     flags = [flag for flag, on in (("--gil", args.gil), ("--idle", args.idle)) if on]
-    output = profile(args.workload, amount, flags)
+    output = profile(args.workload, amount, flags, inspection=not args.no_worker)
     print(top_frames(output, args.top))
     print(f"collapsed stacks: {output}")
     return 0

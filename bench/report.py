@@ -3,6 +3,10 @@
 Every number in the tables is a median over the timed rounds, with min-max beside it; ratios
 are filegate's median over the other server's median, from the same run. The servers on local
 disk make the body of the page and the plot; the servers on S3 a section of their own.
+
+The page opens with issue 20's targets, one row per target and filegate configuration (SQLite;
+PostgreSQL + Redis); the inspection targets come from the newest ``make bench-inspect`` record
+(bench/results/inspect-<date>.json), which the run copies into its own.
 """
 
 from __future__ import annotations
@@ -16,24 +20,50 @@ from typing import Any
 from matplotlib.figure import Figure
 
 MIB = 1 << 20
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
 PEERS = ("tus-node", "tuspyserver", "raw")
+# The peers whose uploads/s the targets compare with (the raw baseline is a ceiling, not a peer).
+RIVALS = ("tus-node", "tuspyserver")
+# filegate's configurations on local disk (bench/servers.py): SQLite, PostgreSQL + Redis.
+FILEGATES = ("filegate", "filegate-pg")
 # The servers on S3 (bench/servers.py), filegate's and its peer's.
 S3_SERVERS = ("filegate-s3", "tus-node-s3")
 DISK, S3 = "disk", "s3"
+CONFIGURATIONS = {
+    "filegate": "SQLite",
+    "filegate-pg": "PostgreSQL + Redis",
+    "filegate-s3": "SQLite, files on S3",
+}
 LABELS = {
-    "filegate": "filegate",
+    "filegate": "filegate (SQLite)",
+    "filegate-pg": "filegate (PostgreSQL + Redis)",
     "tus-node": "@tus/server",
     "tuspyserver": "tuspyserver",
     "raw": "raw baseline",
     "filegate-s3": "filegate (S3)",
     "tus-node-s3": "@tus/server + @tus/s3-store",
 }
-COLOURS = {"filegate": "#1f77b4", "tus-node": "#2ca02c", "tuspyserver": "#ff7f0e", "raw": "#7f7f7f"}
+COLOURS = {
+    "filegate": "#1f77b4",
+    "filegate-pg": "#9467bd",
+    "tus-node": "#2ca02c",
+    "tuspyserver": "#ff7f0e",
+    "raw": "#7f7f7f",
+}
 THROUGHPUT_WORKLOADS = ("tus_stream", "tus_chunked", "tus_concurrent")
-# The issue's targets, as (ratio or limit) constants so the report and the JSON agree.
-STREAM_VS_TUS_NODE = 1.3
-STREAM_VS_RAW = 0.8
-CONCURRENT_VS_BEST_PEER = 1.3
+# Workloads of many uploads from concurrent clients: uploads/s, latencies, errors.
+CONCURRENT_WORKLOADS = ("tus_concurrent", "pipeline")
+# Issue 20's targets, as (ratio or limit) constants so the report and the JSON agree.
+CONCURRENT_VS_FASTER_PEER = 1.0
+CHUNKED_VS_TUS_NODE = 1.0
+STREAM_VS_TUS_NODE = 1.0
+PIPELINE_VS_FASTER_PEER = 0.6
+IDLE_VERDICT_P50_MS = 100.0
+LOADED_VERDICT_P99_MS = 1000.0
+INSPECT_SMALL_FILES_S = 150.0
+INSPECT_REALWORLD_FILES_S = 40.0
+API_PEAK_RSS_LIMIT_MB = 150.0
 RSS_GROWTH_LIMIT_MB = 30.0
 STREAM_VS_TUS_NODE_S3 = 1.0
 # benchmarks.md: the S3 section (this module) and the inspection section
@@ -102,6 +132,8 @@ class Target:
     measured: str
     met: bool | None
     storage: str = DISK
+    # The filegate server (configuration) measured; empty for a target of the sandbox alone.
+    server: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -110,104 +142,265 @@ class Target:
             "measured": self.measured,
             "met": self.met,
             "storage": self.storage,
+            "server": self.server,
         }
 
 
-def _ratio_target(
-    name: str, goal: str, ratio: float | None, floor: float, storage: str = DISK
-) -> Target:
-    if ratio is None:
-        return Target(name, goal, "not measured", None, storage)
-    return Target(name, goal, f"{ratio:.2f}x", ratio >= floor, storage)
+def _not_measured(name: str, goal: str, server: str, why: str = "") -> Target:
+    return Target(
+        name, goal, "not measured" + (f" ({why})" if why else ""), None, storage_of(server), server
+    )
 
 
-def _concurrent_target(results: dict[str, Any]) -> Target:
-    name = "concurrent uploads vs the faster peer"
-    goal = f">= {CONCURRENT_VS_BEST_PEER}x uploads/s"
-    ours = _median(results, "tus_concurrent", "filegate", "uploads_s")
-    rivals = {
-        p: _median(results, "tus_concurrent", p, "uploads_s") for p in ("tus-node", "tuspyserver")
-    }
-    known = {p: v for p, v in rivals.items() if v is not None}
-    if ours is None or not known:
-        return Target(name, goal, "not measured", None)
-    best = max(known, key=lambda p: known[p])
-    ratio = ours / known[best]
-    measured = f"{ratio:.2f}x ({ours:.1f} vs {LABELS[best]} {known[best]:.1f} uploads/s)"
-    return Target(name, goal, measured, ratio >= CONCURRENT_VS_BEST_PEER)
-
-
-def _errors_target(results: dict[str, Any]) -> Target:
-    name = "concurrent uploads: errors"
+def _errors(results: dict[str, Any], workload: str, server: str) -> int:
     try:
-        runs = results["workloads"]["tus_concurrent"]["servers"]["filegate"]["runs"]
+        runs = results["workloads"][workload]["servers"][server]["runs"]
     except KeyError:
-        return Target(name, "0", "not measured", None)
-    errors = int(sum(r["errors"] for r in runs))
-    return Target(name, "0", str(errors), errors == 0)
+        return 0
+    return int(sum(r.get("errors", 0) for r in runs))
 
 
-def _memory_target(results: dict[str, Any], server: str = "filegate") -> Target:
-    storage = storage_of(server)
-    name = "peak RSS flat across upload sizes" + (", on S3" if storage == S3 else "")
+def _vs_target(
+    name: str,
+    goal: str,
+    floor: float,
+    *,
+    ours: float | None,
+    rival: tuple[str, float] | None,
+    unit: str,
+    server: str,
+    errors: int = 0,
+) -> Target:
+    """filegate's median over a peer's (``rival``: its name and median) >= ``floor``; a run
+    with failed uploads meets nothing."""
+    if ours is None:
+        return _not_measured(name, goal, server, "did not run")
+    if rival is None or rival[1] == 0:
+        return _not_measured(name, goal, server, "no peer ran")
+    peer, theirs = rival
+    ratio = ours / theirs
+    measured = f"{ratio:.2f}x ({ours:.1f} vs {LABELS[peer]} {theirs:.1f} {unit})"
+    if errors:
+        measured += f", {errors} failed uploads"
+    return Target(name, goal, measured, ratio >= floor and not errors, storage_of(server), server)
+
+
+def _bound_target(
+    name: str,
+    value: float | None,
+    bound: float,
+    unit: str,
+    server: str,
+    *,
+    below: bool,
+    strict: bool,
+    detail: str = "",
+) -> Target:
+    """``value`` below ``bound`` (or at least ``bound``, with ``below`` False)."""
+    sign = ("<" if strict else "<=") if below else ">="
+    goal = f"{sign} {bound:g} {unit}"
+    if value is None or math.isnan(value):
+        return _not_measured(name, goal, server, detail)
+    met = (value < bound if strict else value <= bound) if below else value >= bound
+    measured = f"{value:.1f} {unit}" + (f" ({detail})" if detail else "")
+    return Target(name, goal, measured, met, storage_of(server), server)
+
+
+def _peer(
+    results: dict[str, Any], workload: str, field: str, peers: tuple[str, ...]
+) -> tuple[str, float] | None:
+    """The fastest of ``peers`` on ``workload`` by ``field``: its name and median."""
+    known = {p: v for p in peers if (v := _median(results, workload, p, field)) is not None}
+    if not known:
+        return None
+    best = max(known, key=lambda p: known[p])
+    return best, known[best]
+
+
+def _memory_target(results: dict[str, Any], server: str) -> Target:
+    config = results["config"]
+    sizes = config.get("curve_sizes") or []
+    span = f" {size_text(sizes[0])} -> {size_text(sizes[-1])}" if sizes else ""
+    name = f"peak RSS flat{span}"
     goal = f"< {RSS_GROWTH_LIMIT_MB:g} MB growth"
     points = results.get("memory_curve", {}).get(server, [])
     if len(points) < 2:
-        return Target(name, goal, "not measured", None, storage)
+        return _not_measured(name, goal, server)
     small, large = points[0], points[-1]
     growth = large["peak_rss_mb"] - small["peak_rss_mb"]
     measured = (
         f"{growth:+.1f} MB ({size_text(small['size'])} {small['peak_rss_mb']:.1f} MB -> "
         f"{size_text(large['size'])} {large['peak_rss_mb']:.1f} MB)"
     )
-    return Target(name, goal, measured, growth < RSS_GROWTH_LIMIT_MB, storage)
+    return Target(name, goal, measured, growth < RSS_GROWTH_LIMIT_MB, storage_of(server), server)
+
+
+def _api_rss_target(results: dict[str, Any], server: str) -> Target:
+    """The API process alone, the higher of its two runs under the concurrent load: the
+    accept path and the whole pipeline (where, on SQLite, it also runs the worker)."""
+    config = results["config"]
+    name = f"API process peak RSS, {config['concurrency']} clients"
+    peaks = {
+        label: v
+        for key, label in (("tus_concurrent", "accept path"), ("pipeline", "pipeline"))
+        if (v := _median(results, key, server, "api_peak_rss_mb")) is not None
+    }
+    detail = ", ".join(f"{label} {v:.1f}" for label, v in peaks.items())
+    worst = max(peaks.values()) if peaks else None
+    return _bound_target(
+        name, worst, API_PEAK_RSS_LIMIT_MB, "MB", server, below=True, strict=False, detail=detail
+    )
+
+
+def _pipeline_targets(results: dict[str, Any], server: str) -> list[Target]:
+    """The concurrent uploads, the chunked and the single-PATCH upload (accept path), the
+    whole pipeline and the time to a verdict, for one filegate configuration."""
+    config = results["config"]
+    uploads = (
+        f"{config['small_count']} x {size_text(config['small_size'])} at "
+        f"{config['concurrency']} clients"
+    )
+    stream = size_text(config["stream_size"])
+    clean = size_text(config.get("clean_size", MIB))
+    faster_peer = _peer(results, "tus_concurrent", "uploads_s", RIVALS)
+    tus_node = _peer(results, "tus_stream", "mib_s", ("tus-node",))
+    tus_node_chunked = _peer(results, "tus_chunked", "mib_s", ("tus-node",))
+    return [
+        _vs_target(
+            f"{uploads}, accept path",
+            f">= {CONCURRENT_VS_FASTER_PEER}x the faster peer's uploads/s",
+            CONCURRENT_VS_FASTER_PEER,
+            ours=_median(results, "tus_concurrent", server, "uploads_s"),
+            rival=faster_peer,
+            unit="uploads/s",
+            server=server,
+            errors=_errors(results, "tus_concurrent", server),
+        ),
+        _vs_target(
+            f"{stream} in {size_text(config['chunk_size'])} PATCHes",
+            f">= {CHUNKED_VS_TUS_NODE}x @tus/server MiB/s",
+            CHUNKED_VS_TUS_NODE,
+            ours=_median(results, "tus_chunked", server, "mib_s"),
+            rival=tus_node_chunked,
+            unit="MiB/s",
+            server=server,
+        ),
+        _vs_target(
+            f"{stream} in one PATCH",
+            f">= {STREAM_VS_TUS_NODE}x @tus/server MiB/s",
+            STREAM_VS_TUS_NODE,
+            ours=_median(results, "tus_stream", server, "mib_s"),
+            rival=tus_node,
+            unit="MiB/s",
+            server=server,
+        ),
+        _vs_target(
+            f"whole pipeline, {uploads}, first byte to last verdict",
+            f">= {PIPELINE_VS_FASTER_PEER}x the faster peer's accept-only uploads/s",
+            PIPELINE_VS_FASTER_PEER,
+            ours=_median(results, "pipeline", server, "uploads_s"),
+            rival=faster_peer,
+            unit="uploads/s",
+            server=server,
+            errors=_errors(results, "pipeline", server),
+        ),
+        _bound_target(
+            f"upload complete to verdict, {clean}, idle: p50",
+            _median(results, "time_to_clean", server, "clean_p50_ms"),
+            IDLE_VERDICT_P50_MS,
+            "ms",
+            server,
+            below=True,
+            strict=True,
+        ),
+        _bound_target(
+            f"upload complete to verdict, {size_text(config['small_size'])}, "
+            f"{config['concurrency']} clients: p99",
+            _median(results, "pipeline", server, "verdict_p99_ms"),
+            LOADED_VERDICT_P99_MS,
+            "ms",
+            server,
+            below=True,
+            strict=True,
+        ),
+    ]
+
+
+def _inspection_targets(results: dict[str, Any]) -> list[Target]:
+    """Files/s of the sandbox alone, from the newest ``make bench-inspect`` record."""
+    record = results.get("inspection")
+    targets = []
+    for workload, what, floor in (
+        ("small", "small files", INSPECT_SMALL_FILES_S),
+        ("realworld", "the real-world corpus", INSPECT_REALWORLD_FILES_S),
+    ):
+        name = f"inspection, {what}"
+        rate = None if record is None else record["files_per_s"].get(workload)
+        if record is None:
+            detail = "no bench/results/inspect-*.json; run make bench-inspect"
+        elif rate is None:
+            detail = f"not in {record['file']}"
+        else:
+            detail = f"{record['file']}, {record['started'][:10]}"
+        targets.append(
+            _bound_target(
+                name, rate, floor, "files/s", "", below=False, strict=False, detail=detail
+            )
+        )
+    return targets
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets for the storages the run had servers on."""
-    found = _disk_targets(results) if ran_on(results, DISK) else []
+    """The issue's targets for the storages the run had servers on: on local disk, each row
+    once per filegate configuration that ran, side by side; the inspection rows once."""
+    found: list[Target] = []
+    if ran_on(results, DISK):
+        ours = [s for s in FILEGATES if s in results["config"]["servers"]]
+        found += _side_by_side([_pipeline_targets(results, s) for s in ours])
+        found += _inspection_targets(results)
+        found += _side_by_side(
+            [[_api_rss_target(results, s), _memory_target(results, s)] for s in ours]
+        )
     if ran_on(results, S3):
         found += _s3_targets(results)
     return [t.as_dict() for t in found]
 
 
+def _side_by_side(per_server: list[list[Target]]) -> list[Target]:
+    """Each target's rows together: the first of every server, then the second, ..."""
+    return [target for row in zip(*per_server, strict=True) for target in row]
+
+
 def _s3_targets(results: dict[str, Any]) -> list[Target]:
-    stream = "tus_stream"
+    server = "filegate-s3"
     return [
-        _ratio_target(
+        _vs_target(
             "single-stream tus on S3 vs @tus/server + @tus/s3-store",
             f">= {STREAM_VS_TUS_NODE_S3}x MiB/s",
-            _ratio(
-                _median(results, stream, "filegate-s3", "mib_s"),
-                _median(results, stream, "tus-node-s3", "mib_s"),
-            ),
             STREAM_VS_TUS_NODE_S3,
-            S3,
+            ours=_median(results, "tus_stream", server, "mib_s"),
+            rival=_peer(results, "tus_stream", "mib_s", ("tus-node-s3",)),
+            unit="MiB/s",
+            server=server,
         ),
-        _memory_target(results, "filegate-s3"),
+        _memory_target(results, server),
     ]
 
 
-def _disk_targets(results: dict[str, Any]) -> list[Target]:
-    stream = "tus_stream"
-    ours = _median(results, stream, "filegate", "mib_s")
-    return [
-        _ratio_target(
-            "single-stream tus vs @tus/server",
-            f">= {STREAM_VS_TUS_NODE}x MiB/s",
-            _ratio(ours, _median(results, stream, "tus-node", "mib_s")),
-            STREAM_VS_TUS_NODE,
-        ),
-        _ratio_target(
-            "single-stream tus vs raw baseline",
-            f">= {STREAM_VS_RAW}x MiB/s",
-            _ratio(ours, _median(results, stream, "raw", "mib_s")),
-            STREAM_VS_RAW,
-        ),
-        _concurrent_target(results),
-        _errors_target(results),
-        _memory_target(results),
-    ]
+def latest_inspection(directory: Path = RESULTS_DIR) -> dict[str, Any] | None:
+    """Files/s per workload of the newest ``make bench-inspect`` record in ``directory``
+    (``inspect-<date>.json``), with the file's name; None when there is none."""
+    records = sorted(directory.glob("inspect-*.json"))
+    if not records:
+        return None
+    newest = records[-1]
+    data = json.loads(newest.read_text())
+    shown = newest.relative_to(REPO) if newest.is_relative_to(REPO) else newest
+    return {
+        "file": str(shown),
+        "started": data["started"],
+        "files_per_s": {w["workload"]: w["files_per_s"] for w in data["workloads"]},
+    }
 
 
 # --- markdown ------------------------------------------------------------------------------
@@ -225,83 +418,130 @@ def _cell(summary: dict[str, Any], key: str, fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(median)} ({fmt.format(low)}-{fmt.format(high)})"
 
 
-def _throughput_table(results: dict[str, Any], key: str) -> list[str]:
+# A column of a server table: header, and the summary key (or "errors", "runs"), and format.
+Column = tuple[str, str, str]
+_RSS: tuple[Column, ...] = (
+    ("peak RSS MB", "peak_rss_mb", "{:.1f}"),
+    ("API peak RSS MB", "api_peak_rss_mb", "{:.1f}"),
+)
+_LATENCIES: tuple[Column, ...] = (
+    ("upload p50 ms", "upload_p50_ms", "{:.1f}"),
+    ("upload p99 ms", "upload_p99_ms", "{:.1f}"),
+)
+
+
+def _columns(key: str, on_s3: bool) -> list[Column]:
+    """The columns of a workload's table; ``on_s3`` adds the S3 server's CPU."""
+    cpu: list[Column] = [("server CPU s", "cpu_s", "{:.2f}")]
+    if on_s3:
+        cpu.append(("S3 server CPU s", "s3_cpu_s", "{:.2f}"))
+    tail: list[Column] = [*cpu, *_RSS, ("runs", "runs", "")]
+    if key == "tus_concurrent":
+        head: list[Column] = [
+            ("MiB/s", "mib_s", "{:.1f}"),
+            ("uploads/s", "uploads_s", "{:.1f}"),
+            *_LATENCIES,
+            ("request p50 ms", "request_p50_ms", "{:.1f}"),
+            ("request p99 ms", "request_p99_ms", "{:.1f}"),
+            ("errors", "errors", ""),
+        ]
+        return [*head, *tail, ("client CPU s", "client_cpu_s", "{:.2f}")]
+    if key == "pipeline":
+        head = [
+            ("uploads/s to the last verdict", "uploads_s", "{:.1f}"),
+            ("uploads/s while uploading", "accept_uploads_s", "{:.1f}"),
+            ("to verdict p50 ms", "verdict_p50_ms", "{:.1f}"),
+            ("to verdict p99 ms", "verdict_p99_ms", "{:.1f}"),
+            *_LATENCIES,
+            ("errors", "errors", ""),
+        ]
+        client: list[Column] = [
+            ("client CPU s", "client_cpu_s", "{:.2f}"),
+            ("verdict GETs", "verdict_polls", "{:.0f}"),
+        ]
+        return [*head, *tail, *client]
+    return [("MiB/s", "mib_s", "{:.1f}"), *tail]
+
+
+def _server_table(results: dict[str, Any], key: str) -> list[str]:
+    """A workload's table: one row per server."""
     workload = results["workloads"][key]
-    concurrent = key == "tus_concurrent"
-    head = ["server", "MiB/s"]
-    if concurrent:
-        head += ["uploads/s", "upload p50 ms", "upload p99 ms", "request p50 ms", "request p99 ms"]
-        head += ["errors"]
-    head += ["server CPU s"]
     # Servers on S3: the CPU the S3 server spent for them, beside their own.
     on_s3 = any("s3_cpu_s" in d["summary"] for d in workload["servers"].values())
-    if on_s3:
-        head += ["S3 server CPU s"]
-    head += ["peak RSS MB", "runs"]
-    if concurrent:
-        head += ["client CPU s"]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    columns = _columns(key, on_s3)
+    lines = _header(["server", *(header for header, _, _ in columns)])
     for name, data in workload["servers"].items():
-        summary = data["summary"]
-        row = [LABELS.get(name, name), _cell(summary, "mib_s")]
-        if concurrent:
-            row += [_cell(summary, "uploads_s")]
-            row += [_cell(summary, k) for k in ("upload_p50_ms", "upload_p99_ms")]
-            row += [_cell(summary, k) for k in ("request_p50_ms", "request_p99_ms")]
-            row += [str(int(sum(r["errors"] for r in data["runs"])))]
-        row += [_cell(summary, "cpu_s", "{:.2f}")]
-        if on_s3:
-            row += [_cell(summary, "s3_cpu_s", "{:.2f}")]
-        row += [_cell(summary, "peak_rss_mb")]
-        row += [str(len(data["runs"]))]
-        if concurrent:
-            row += [_cell(summary, "client_cpu_s", "{:.2f}")]
+        row = [LABELS.get(name, name)]
+        for _, field, fmt in columns:
+            if field == "errors":
+                row.append(str(int(sum(r["errors"] for r in data["runs"]))))
+            elif field == "runs":
+                row.append(str(len(data["runs"])))
+            else:
+                row.append(_cell(data["summary"], field, fmt))
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
 
+def _header(head: list[str]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+
+
 def _ratio_table(
-    results: dict[str, Any], ours_name: str = "filegate", peers: tuple[str, ...] = PEERS
+    results: dict[str, Any], ours: tuple[str, ...] = FILEGATES, peers: tuple[str, ...] = PEERS
 ) -> list[str]:
-    head = ["workload", "metric", *(f"{LABELS[ours_name]} / {LABELS[p]}" for p in peers)]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    """filegate's medians over each peer's; with several filegate servers, a row for each."""
+    ran = [o for o in ours if any(o in w["servers"] for w in results["workloads"].values())]
+    several = len(ran) > 1
+    name = "filegate" if several else LABELS[ours[0]]
+    head = ["workload", "metric", *(["filegate on"] if several else [])]
+    lines = _header([*head, *(f"{name} / {LABELS[p]}" for p in peers)])
     for key in THROUGHPUT_WORKLOADS:
         if key not in results["workloads"]:
             continue
         title = results["workloads"][key]["title"]
         metric = "uploads/s" if key == "tus_concurrent" else "MiB/s"
         field = "uploads_s" if key == "tus_concurrent" else "mib_s"
-        ours = _median(results, key, ours_name, field)
-        cells = []
-        for peer in peers:
-            ratio = _ratio(ours, _median(results, key, peer, field))
-            cells.append("-" if ratio is None else f"{ratio:.2f}x")
-        lines.append(f"| {title} | {metric} | " + " | ".join(cells) + " |")
+        for server in ran or ours[:1]:
+            ratios = [
+                _ratio(_median(results, key, server, field), _median(results, key, peer, field))
+                for peer in peers
+            ]
+            cells = [title, metric, *([CONFIGURATIONS[server]] if several else [])]
+            cells += ["-" if r is None else f"{r:.2f}x" for r in ratios]
+            lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
 def _filegate_only_table(results: dict[str, Any]) -> list[str]:
     rows = []
-    for key, field, unit in (
-        ("direct_raw", "mib_s", "MiB/s"),
-        ("direct_multipart", "mib_s", "MiB/s"),
-        ("time_to_clean", "clean_s", "s"),
+    for key, result in (
+        ("direct_raw", "{mib_s} MiB/s"),
+        ("direct_multipart", "{mib_s} MiB/s"),
+        ("time_to_clean", "p50 {clean_p50_ms} ms, p99 {clean_p99_ms} ms"),
     ):
         workload = results["workloads"].get(key)
-        if workload is None or "filegate" not in workload["servers"]:
+        if workload is None:
             continue
-        data = workload["servers"]["filegate"]
-        summary = data["summary"]
-        fmt = "{:.3f}" if unit == "s" else "{:.1f}"
-        rows.append(
-            f"| {workload['title']} ({size_text(workload['amount'])}) | "
-            f"{_cell(summary, field, fmt)} {unit} | {_cell(summary, 'cpu_s', '{:.2f}')} | "
-            f"{_cell(summary, 'peak_rss_mb')} | {len(data['runs'])} |"
-        )
+        for server, data in workload["servers"].items():
+            summary = data["summary"]
+            fields = ("mib_s", "clean_p50_ms", "clean_p99_ms")
+            text = result.format(**{f: _cell(summary, f) for f in fields})
+            what = (
+                f"{workload['amount']} x {size_text(results['config']['clean_size'])}"
+                if key == "time_to_clean"
+                else size_text(workload["amount"])
+            )
+            rows.append(
+                f"| {workload['title']} ({what}) | {CONFIGURATIONS.get(server, server)} | "
+                f"{text} | {_cell(summary, 'cpu_s', '{:.2f}')} | "
+                f"{_cell(summary, 'peak_rss_mb')} | {_cell(summary, 'api_peak_rss_mb')} | "
+                f"{len(data['runs'])} |"
+            )
     if not rows:
         return []
-    head = "| workload | result | server CPU s | peak RSS MB | runs |"
-    return [head, "| --- | --- | --- | --- | --- |", *rows]
+    head = ["workload", "filegate on", "result", "server CPU s", "peak RSS MB"]
+    return [*_header([*head, "API peak RSS MB", "runs"]), *rows]
 
 
 def _memory_table(results: dict[str, Any]) -> list[str]:
@@ -309,8 +549,7 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
     sizes = sorted({int(p["size"]) for points in curve.values() for p in points})
     if not sizes:
         return []
-    head = ["server", "after warm-up", *(size_text(s) for s in sizes), "growth"]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines = _header(["server", "after warm-up", *(size_text(s) for s in sizes), "growth"])
     for name, points in curve.items():
         by_size = {int(p["size"]): p for p in points}
         cells = [f"{by_size[s]['peak_rss_mb']:.1f}" if s in by_size else "-" for s in sizes]
@@ -327,28 +566,53 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
 
 
 def _targets_table(results: dict[str, Any]) -> list[str]:
-    lines = ["| target | goal | measured | met |", "| --- | --- | --- | --- |"]
+    lines = _header(["target", "filegate on", "goal", "measured", "met"])
     for t in results["targets"]:
-        met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
-        lines.append(f"| {t['name']} | {t['goal']} | {t['measured']} | {met} |")
+        where = _configuration(t)
+        lines.append(f"| {t['name']} | {where} | {t['goal']} | {t['measured']} | {_met(t)} |")
     return lines
+
+
+def _configuration(target: dict[str, Any]) -> str:
+    server = target.get("server")
+    return CONFIGURATIONS.get(server, server) if server else "any (the sandbox alone)"
 
 
 _METHOD = """\
 How it was measured (`bench/`, `make bench`):
 
-- All servers run on 127.0.0.1 on this machine, each with its own temp data dir:
-  **filegate** as `make run` starts it (`filegate serve --embedded-worker`, SQLite, local disk,
-  real inspection; the `default` profile with its cap raised to 8 GiB; payload `bench.txt`, a
-  repeated block of printable text); **@tus/server** with **@tus/file-store** on node;
+- All servers run on 127.0.0.1 on this machine, each with its own temp data dir. **filegate**
+  in two configurations, both on local disk with the `default` profile (its cap raised to
+  8 GiB) and no quotas, payload `bench.txt` (a repeated block of printable text): **SQLite**
+  as `make run` starts it (`filegate serve`, the worker embedded in the API process), and
+  **PostgreSQL + Redis** as it runs in production: `filegate serve --no-embedded-worker` on a
+  fresh PostgreSQL database, the job queue on Redis (a queue name of its own), and a separate
+  `filegate worker` process. The peers: **@tus/server** with **@tus/file-store** on node;
   **tuspyserver** on uvicorn (httptools, uvloop); the **raw baseline** (`bench/raw_server.py`),
   which writes the body straight to disk on the same uvicorn stack and fsyncs before answering:
   the practical ceiling for a durable upload here. It speaks the few tus requests the client
   sends (`POST` create, `PATCH` append), so every server is driven by the same client.
 - What each server does per upload differs: filegate hashes sha256 while the bytes stream, fsyncs
-  every 64 MiB and before acknowledging, records the upload in SQLite and inspects it; the raw
-  baseline fsyncs before acknowledging; @tus/file-store and tuspyserver (their defaults) neither
-  hash nor fsync the data, so their acknowledged bytes may still be only in the page cache.
+  every 64 MiB and before acknowledging, and records the upload and queues its inspection in its
+  database before answering; the raw baseline fsyncs before acknowledging; @tus/file-store and
+  tuspyserver (their defaults) neither hash nor fsync the data, so their acknowledged bytes may
+  still be only in the page cache.
+- **Accept path**: the throughput workloads (the tus ones and filegate's `POST /v1/files`) run
+  filegate with no inspection during them (SQLite: `--no-embedded-worker`; PostgreSQL + Redis:
+  the worker process stopped). Uploads are received, made durable and queued exactly as
+  always; the queued jobs wait, and the files are deleted after each run.
+- **Whole pipeline**: the same N uploads from the same concurrent clients with the worker
+  running (embedded; the separate process), timed from the first byte to the last verdict;
+  every file must end clean. Its uploads/s is N over that time, set against the faster peer's
+  accept-only uploads/s (the faster of @tus/server and tuspyserver in the concurrent workload;
+  the raw baseline is not a peer). Per file, the time from upload complete (its last `PATCH`
+  answered) to its verdict, p50 and p99 under that load. **Idle**: 20 uploads of 1 MiB one
+  after another, each waiting for its verdict; p50 and p99 per round.
+- A verdict's time is when a client could first see it: one more client (its own connection)
+  polls `GET /v1/files/{id}` for the oldest completed upload without a verdict, one request at
+  a time and 5 ms apart, and takes the answer that shows it decided. So a figure may be up to
+  one poll (5 ms plus a `GET`) late, and a file decided before an older one is seen only after
+  it; the `GET`s (counted in the table) are server work the uploads compete with.
 - The workloads run one at a time. Within one, the servers take turns (A B C D, then B C D A,
   ...) after one untimed warm-up each; the page cache is flushed (`sync`) before every timed
   run. Each cell is the median of the rounds, with min-max in parentheses.
@@ -357,14 +621,18 @@ How it was measured (`bench/`, `make bench`):
   connection each; latency is per upload and per request.
 - Server CPU seconds and peak RSS come from `/proc/<pid>/stat` and `VmHWM` in
   `/proc/<pid>/status` (reset before each run via `clear_refs`), summed over the server's
-  process tree: node, tuspyserver and the raw baseline are one process each; filegate is its
-  API process plus its inspection sandbox child. filegate's CPU includes inspecting what it
-  received, up to the last verdict. MB are 10^6 bytes.
+  processes and their children: node, tuspyserver and the raw baseline are one process each;
+  filegate on SQLite is its API process (plus its inspection sandbox child when it inspects);
+  on PostgreSQL + Redis the API process plus, when it inspects, the worker process and its
+  sandbox child. **API peak RSS** is `VmHWM` of the API process alone, without children or
+  worker. MB are 10^6 bytes.
 - Every stored result is checked by sha256 outside the timing (filegate: the `sha256` of
   `GET /v1/files/{id}`, computed in-stream; the others: the stored file, hashed) and deleted.
-- The memory curve: a fresh server per size, warmed up with one small upload, then one
-  single-`PATCH` tus upload of that size; the peak RSS during it.
-- Client CPU (concurrent case): the load generator's own CPU seconds. It runs on the same two
+- The memory curve: a fresh server per size (filegate inspecting), warmed up with one small
+  upload, then one single-`PATCH` tus upload of that size; the peak RSS during it.
+- The inspection targets are `make bench-inspect`'s (the section below), from the newest
+  `bench/results/inspect-<date>.json`, which the table names.
+- Client CPU (concurrent cases): the load generator's own CPU seconds. It runs on the same two
   cores, so with it the server's CPU budget is 2 x the run's seconds minus the client's.
 - A change to filegate is judged with `python -m bench.ab --against REV`: that revision and
   this checkout side by side, alternating, in one run. Profiles: `python -m bench.profile`.
@@ -391,14 +659,14 @@ def _run_lines(results: dict[str, Any]) -> list[str]:
 
 
 def _workload_sections(results: dict[str, Any], level: str) -> list[str]:
-    """A throughput table per tus workload, each under a heading of ``level``."""
+    """A table per tus workload and the whole pipeline, each under a heading of ``level``."""
     lines: list[str] = []
-    for key in THROUGHPUT_WORKLOADS:
+    for key in (*THROUGHPUT_WORKLOADS, "pipeline"):
         if key not in results["workloads"]:
             continue
         workload = results["workloads"][key]
         amount = workload["amount"]
-        if key == "tus_concurrent":
+        if key in CONCURRENT_WORKLOADS:
             cfg = results["config"]
             what = (
                 f"{amount} uploads of {size_text(cfg['small_size'])}, "
@@ -406,7 +674,7 @@ def _workload_sections(results: dict[str, Any], level: str) -> list[str]:
             )
         else:
             what = size_text(amount)
-        lines += [f"{level} {workload['title']} ({what})", "", *_throughput_table(results, key), ""]
+        lines += [f"{level} {workload['title']} ({what})", "", *_server_table(results, key), ""]
     return lines
 
 
@@ -426,7 +694,7 @@ def markdown(results: dict[str, Any], plot_name: str | None) -> str:
         "",
         *_run_lines(results),
         "",
-        "## Targets",
+        "## Targets (issue 20)",
         "",
         *_targets_table(results),
         "",
@@ -484,7 +752,7 @@ def s3_markdown(results: dict[str, Any]) -> str:
         "",
         "### Ratios (medians, same run)",
         "",
-        *_ratio_table(results, "filegate-s3", ("tus-node-s3",)),
+        *_ratio_table(results, ("filegate-s3",), ("tus-node-s3",)),
         "",
         *_workload_sections(results, "###"),
         *_memory_section(results, "###"),
@@ -513,7 +781,7 @@ def _bars(axes: Any, results: dict[str, Any], field: str, title: str) -> None:
     keys = [k for k in THROUGHPUT_WORKLOADS if k in results["workloads"]]
     servers = [
         s
-        for s in ("filegate", *PEERS)
+        for s in (*FILEGATES, *PEERS)
         if any(s in results["workloads"][k]["servers"] for k in keys)
     ]
     width = 0.8 / max(1, len(servers))
@@ -623,16 +891,17 @@ def _finite(value: Any) -> Any:
 
 
 def summary_text(results: dict[str, Any]) -> str:
-    """The targets and ratios as plain lines, for the terminal."""
+    """The targets as plain lines, for the terminal."""
     lines = [
-        f"{t['name']}: {t['measured']} (goal {t['goal']}) -> {_met(t['met'])}"
+        f"{t['name']} [{_configuration(t)}]: {t['measured']} (goal {t['goal']}) -> "
+        f"{_met(t).strip('*')}"
         for t in results["targets"]
     ]
     return "\n".join(lines)
 
 
-def _met(met: bool | None) -> str:
-    return {True: "met", False: "MISSED", None: "n/a"}[met]
+def _met(target: dict[str, Any]) -> str:
+    return {True: "met", False: "**not met**", None: "not measured"}[target["met"]]
 
 
 def _below_body(text: str) -> str:

@@ -7,9 +7,17 @@ and ``--smoke`` write into ``bench/.peers/runs/`` instead, so a small run never 
 published numbers. A run of the S3 servers alone writes ``bench/results/<date>-s3.json`` and
 only the S3 section of ``docs/benchmarks.md`` (bench/report.py).
 
+filegate runs in two configurations on local disk: ``filegate`` (SQLite, the embedded worker)
+and ``filegate-pg`` (PostgreSQL, a Redis queue and a separate ``filegate worker`` process; it
+needs both services, bench/servers.py). The throughput workloads measure the accept path:
+filegate receives and queues, nothing inspects during them (``--no-embedded-worker``, the worker
+process stopped). ``pipeline`` and ``time_to_clean`` measure the whole way to the verdict with
+the worker running, and so does the memory curve.
+
 ``--s3`` adds ``filegate-s3`` and ``tus-node-s3``: filegate with ``storage_url = s3://...`` and
 @tus/server with @tus/s3-store, each with a bucket of its own on one SeaweedFS started for the
-run (bench/s3.py). They take the tus workloads and the memory curve like the others.
+run (bench/s3.py). They take the tus workloads and the memory curve like the others (filegate
+on S3 inspecting, as its section has always measured it).
 
 Within one workload the servers run side by side, each on its own port and temp dir, and take
 turns: round 1 is A B C D, round 2 B C D A, and so on, after one untimed warm-up each. Before
@@ -44,19 +52,20 @@ from bench.clients import MIB
 from bench.s3 import S3Service, seaweedfs
 from bench.servers import (
     ALL_SERVER_NAMES,
+    FILEGATE_NAMES,
     S3_SERVER_NAMES,
     SERVER_NAMES,
     BenchServer,
     FilegateServer,
     ServerError,
     make_server,
+    postgres_and_redis_problem,
 )
 
 REPO = Path(__file__).resolve().parent.parent
 GIB = 1024 * MIB
-# Polling a file's state while it is inspected: fine enough for a ~10 ms answer.
-CLEAN_POLL = 0.002
-CLEAN_TIMEOUT = 120.0
+# The memory curve runs filegate as deployed, inspecting what it receives.
+MEMORY_CURVE_INSPECTION = True
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,9 @@ class Config:
     small_count: int = 200
     small_size: int = MIB
     concurrency: int = 16
-    clean_size: int = 100 * MIB
+    # time_to_clean: this many uploads of clean_size, one after another, each to its verdict.
+    clean_size: int = MIB
+    clean_count: int = 20
     curve_sizes: tuple[int, ...] = (100 * MIB, GIB, 4 * GIB)
     warmup_size: int = 4 * MIB
     servers: tuple[str, ...] = SERVER_NAMES
@@ -85,7 +96,7 @@ PRESETS = {
         rounds=1,
         stream_size=64 * MIB,
         small_count=64,
-        clean_size=16 * MIB,
+        clean_count=10,
         curve_sizes=(16 * MIB, 64 * MIB),
         max_minutes=15.0,
         preset="quick",
@@ -97,7 +108,7 @@ PRESETS = {
         small_count=8,
         small_size=64 * 1024,
         concurrency=4,
-        clean_size=MIB,
+        clean_count=3,
         curve_sizes=(MIB, 4 * MIB),
         warmup_size=MIB,
         max_minutes=10.0,
@@ -147,9 +158,20 @@ def _percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[index]
 
 
-def tus_concurrent(server: BenchServer, count: int, cfg: Config) -> Outcome:
-    # The clients run in this process and share the 2 cores with the server: their CPU is
-    # what the server cannot have, so it bounds every server's uploads/s (docs/benchmarks.md).
+def _latency_values(prefix: str, seconds: Sequence[float]) -> dict[str, float]:
+    """``<prefix>_p50_ms`` and ``<prefix>_p99_ms`` of latencies given in seconds."""
+    return {
+        f"{prefix}_p50_ms": _percentile(seconds, 0.50) * 1000,
+        f"{prefix}_p99_ms": _percentile(seconds, 0.99) * 1000,
+    }
+
+
+def _upload_concurrently(
+    server: BenchServer, count: int, cfg: Config, verdicts: bool = False
+) -> tuple[clients.ConcurrentResult, dict[str, float]]:
+    """``count`` uploads of ``small_size`` from ``concurrency`` clients, and what the client
+    side measured: uploads/s, MiB/s, errors and latencies over the upload phase, and the
+    client's CPU (its CPU is what the server cannot have on these 2 cores)."""
     client_before = time.process_time()
     result = clients.upload_concurrently(
         server.base_url,
@@ -158,22 +180,59 @@ def tus_concurrent(server: BenchServer, count: int, cfg: Config) -> Outcome:
         count=count,
         size=cfg.small_size,
         concurrency=cfg.concurrency,
+        verdicts=verdicts,
     )
-    client_cpu_s = time.process_time() - client_before
     done = len(result.ids)
     values = {
         "seconds": result.seconds,
-        "client_cpu_s": client_cpu_s,
+        "client_cpu_s": time.process_time() - client_before,
         "uploads_s": done / result.seconds,
         "mib_s": _mib_s(done * cfg.small_size, result.seconds),
         "errors": float(len(result.errors)),
-        "upload_p50_ms": _percentile(result.upload_latencies, 0.50) * 1000,
-        "upload_p99_ms": _percentile(result.upload_latencies, 0.99) * 1000,
-        "request_p50_ms": _percentile(result.request_latencies, 0.50) * 1000,
-        "request_p99_ms": _percentile(result.request_latencies, 0.99) * 1000,
+        **_latency_values("upload", result.upload_latencies),
+        **_latency_values("request", result.request_latencies),
     }
     for error in result.errors[:3]:
         _say(f"    {server.name} error: {error}")
+    return result, values
+
+
+def tus_concurrent(server: BenchServer, count: int, cfg: Config) -> Outcome:
+    result, values = _upload_concurrently(server, count, cfg)
+    return Outcome(values, result.ids, cfg.small_size)
+
+
+def _inspecting(server: BenchServer) -> FilegateServer:
+    if not isinstance(server, FilegateServer) or not server.inspection:
+        raise ServerError(f"{server.name}: this workload needs filegate, inspecting")
+    return server
+
+
+def _to_verdict(server: BenchServer, result: clients.ConcurrentResult) -> list[float]:
+    """Per upload, seconds from its last PATCH answered to its verdict; every one clean."""
+    for file_id, state in result.verdicts.items():
+        if state != "clean":
+            raise ServerError(f"{server.name}: {file_id} ended {state}, not clean")
+    return [result.verdict_at[i] - result.completed_at[i] for i in result.ids]
+
+
+def pipeline(server: BenchServer, count: int, cfg: Config) -> Outcome:
+    """The concurrent uploads with the worker running, from the first byte to the last
+    verdict; and for each file, the time from its last PATCH answered to its verdict."""
+    result, upload = _upload_concurrently(_inspecting(server), count, cfg, verdicts=True)
+    to_verdict = _to_verdict(server, result)
+    seconds = max(result.verdict_at.values(), default=result.started) - result.started
+    values = {
+        "seconds": seconds,
+        "uploads_s": len(result.ids) / seconds if seconds > 0 else 0.0,
+        "accept_uploads_s": upload["uploads_s"],
+        "errors": upload["errors"],
+        "upload_p50_ms": upload["upload_p50_ms"],
+        "upload_p99_ms": upload["upload_p99_ms"],
+        **_latency_values("verdict", to_verdict),
+        "verdict_polls": float(result.verdict_polls),
+        "client_cpu_s": upload["client_cpu_s"],
+    }
     return Outcome(values, result.ids, cfg.small_size)
 
 
@@ -187,27 +246,16 @@ def _direct(multipart: bool) -> Callable[[BenchServer, int, Config], Outcome]:
     return run
 
 
-def time_to_clean(server: BenchServer, size: int, cfg: Config) -> Outcome:
-    """Upload (tus, one PATCH), then poll until the verdict: the inspection's latency."""
-    assert isinstance(server, FilegateServer)
-    with clients.TusClient(server.base_url, server.tus_path, server.headers) as client:
-        started = time.perf_counter()
-        file_id = client.upload_stream(size)
-        completed = time.perf_counter()
-    deadline = completed + CLEAN_TIMEOUT
-    state = "quarantined"
-    while state == "quarantined" and time.perf_counter() < deadline:
-        state = server.file(file_id)["state"]
-        if state == "quarantined":
-            time.sleep(CLEAN_POLL)
-    decided = time.perf_counter()
-    if state != "clean":
-        raise ServerError(f"filegate: {file_id} ended {state}, not clean")
-    values = {
-        "clean_s": decided - completed,
-        "upload_mib_s": _mib_s(size, completed - started),
-    }
-    return Outcome(values, [file_id], size)
+def time_to_clean(server: BenchServer, count: int, cfg: Config) -> Outcome:
+    """``count`` uploads of ``clean_size`` (tus, one PATCH) one after another, each waiting
+    for its verdict: the time from upload complete to verdict on an idle server."""
+    filegate = _inspecting(server)
+    result = clients.upload_each_to_verdict(
+        filegate.base_url, filegate.tus_path, filegate.headers, count=count, size=cfg.clean_size
+    )
+    return Outcome(
+        _latency_values("clean", _to_verdict(server, result)), result.ids, cfg.clean_size
+    )
 
 
 @dataclass(frozen=True)
@@ -215,10 +263,14 @@ class Workload:
     key: str
     title: str
     run: Callable[[BenchServer, int, Config], Outcome]
+    # Bytes, or uploads for the workloads of many uploads; the same for the warm-up.
     amount: Callable[[Config], int]
     warmup: Callable[[Config], int]
     # filegate's own API, on local disk only (the S3 comparison is the tus workloads).
     only_filegate: bool = False
+    # Whether filegate inspects during the run: off for the accept path, where uploads are
+    # received and queued but no worker runs (BenchServer.set_inspection).
+    inspection: bool = False
 
 
 WORKLOADS = (
@@ -261,11 +313,21 @@ WORKLOADS = (
     ),
     Workload(
         "time_to_clean",
-        "filegate: upload complete to clean",
+        "filegate: upload complete to verdict, idle",
         time_to_clean,
-        lambda c: c.clean_size,
-        lambda c: c.warmup_size,
+        lambda c: c.clean_count,
+        lambda c: 2,
         only_filegate=True,
+        inspection=True,
+    ),
+    Workload(
+        "pipeline",
+        "filegate: whole pipeline, first byte to last verdict",
+        pipeline,
+        lambda c: c.small_count,
+        lambda c: c.concurrency,
+        only_filegate=True,
+        inspection=True,
     ),
 )
 WORKLOAD_KEYS = tuple(w.key for w in WORKLOADS)
@@ -306,6 +368,7 @@ def measured(workload: Workload, server: BenchServer, amount: int, cfg: Config) 
         **outcome.values,
         "cpu_s": after.cpu_s - before.cpu_s,
         "peak_rss_mb": after.peak_rss_mb,
+        "api_peak_rss_mb": after.api_peak_rss_mb,
         "processes": float(after.processes),
         "loadavg_1m": load,
     }
@@ -315,11 +378,12 @@ def measured(workload: Workload, server: BenchServer, amount: int, cfg: Config) 
 
 
 def _servers_for(workload: Workload, cfg: Config) -> list[str]:
-    return [n for n in cfg.servers if n == "filegate" or not workload.only_filegate]
+    return [n for n in cfg.servers if n in FILEGATE_NAMES or not workload.only_filegate]
 
 
 class Fleet:
-    """Starts servers: fresh each time asked, or (shared) once, stopped by ``close``."""
+    """Starts servers: fresh each time asked, or (shared) once, stopped by ``close``; either
+    way inspecting or not as asked (a shared filegate switches between workloads)."""
 
     def __init__(
         self, installed: peers.Peers | None, shared: bool, s3: S3Service | None = None
@@ -330,21 +394,28 @@ class Fleet:
         self._running: dict[str, BenchServer] = {}
 
     @contextmanager
-    def servers(self, names: Sequence[str]) -> Iterator[list[BenchServer]]:
+    def servers(self, names: Sequence[str], inspection: bool) -> Iterator[list[BenchServer]]:
         if self.shared:
             for name in names:
-                if name not in self._running:
-                    self._running[name] = make_server(name, self.installed, self.s3).start()
+                if name in self._running:
+                    self._running[name].set_inspection(inspection)
+                else:
+                    self._running[name] = self._start(name, inspection)
             yield [self._running[n] for n in names]
             return
         started: list[BenchServer] = []
         try:
             for name in names:
-                started.append(make_server(name, self.installed, self.s3).start())
+                started.append(self._start(name, inspection))
             yield started
         finally:
             for server in started:
                 server.stop()
+
+    def _start(self, name: str, inspection: bool) -> BenchServer:
+        server = make_server(name, self.installed, self.s3)
+        server.set_inspection(inspection)
+        return server.start()
 
     def close(self) -> None:
         for server in self._running.values():
@@ -359,7 +430,7 @@ def run_workload(
     amount = workload.amount(cfg)
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     _say(f"== {workload.key} ({', '.join(names)})")
-    with fleet.servers(names) as started:
+    with fleet.servers(names, workload.inspection) as started:
         for server in started:
             measured(workload, server, workload.warmup(cfg), cfg)
         for number in range(cfg.rounds):
@@ -379,7 +450,16 @@ def run_workload(
 
 
 def brief(sample: dict[str, float]) -> str:
-    keys = ("mib_s", "uploads_s", "clean_s", "cpu_s", "peak_rss_mb", "errors")
+    keys = (
+        "mib_s",
+        "uploads_s",
+        "verdict_p99_ms",
+        "clean_p50_ms",
+        "cpu_s",
+        "peak_rss_mb",
+        "api_peak_rss_mb",
+        "errors",
+    )
     return ", ".join(f"{k}={sample[k]:.3g}" for k in keys if k in sample)
 
 
@@ -407,7 +487,7 @@ def memory_curve(cfg: Config, fleet: Fleet, deadline: Deadline) -> dict[str, Any
             if deadline.passed():
                 _say(f"   time limit of {deadline.minutes:g} min reached; curve cut")
                 return curve
-            with fleet.servers([name]) as (server,):
+            with fleet.servers([name], MEMORY_CURVE_INSPECTION) as (server,):
                 measured(stream, server, cfg.warmup_size, cfg)
                 warm_mb = server.usage().peak_rss_mb
                 sample = measured(stream, server, size, cfg)
@@ -493,7 +573,21 @@ def _record(
     }
 
 
+def _check_services(cfg: Config) -> None:
+    """Fail at once, not after minutes of other servers, when filegate-pg cannot run."""
+    if "filegate-pg" not in cfg.servers:
+        return
+    problem = postgres_and_redis_problem()
+    if problem:
+        others = ",".join(n for n in cfg.servers if n != "filegate-pg")
+        raise SystemExit(
+            f"filegate-pg: {problem.rstrip('.')}. Start it, or leave filegate-pg out: "
+            f"--servers {others}"
+        )
+
+
 def run(cfg: Config) -> dict[str, Any]:
+    _check_services(cfg)
     deadline = Deadline(cfg.max_minutes)
     needs_peers = any(n in ("tus-node", "tuspyserver", "tus-node-s3") for n in cfg.servers)
     installed = peers.install() if needs_peers else None
@@ -515,6 +609,7 @@ def run(cfg: Config) -> dict[str, Any]:
     results["loadavg_end"] = _loadavg()
     results["minutes"] = round((datetime.now(UTC) - started_at).total_seconds() / 60, 2)
     results["truncated"] = deadline.passed()
+    results["inspection"] = report.latest_inspection()
     results["targets"] = report.targets(results)
     return results
 
@@ -553,7 +648,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--small-count", type=int, help="uploads, concurrent case (200)")
     parser.add_argument("--small-size", type=parse_size, help="upload size, concurrent (1M)")
     parser.add_argument("--concurrency", type=int, help="concurrent clients (16)")
-    parser.add_argument("--clean-size", type=parse_size, help="time-to-clean file size (100M)")
+    parser.add_argument("--clean-size", type=parse_size, help="time-to-clean file size (1M)")
+    parser.add_argument("--clean-count", type=int, help="time-to-clean uploads per round (20)")
     parser.add_argument(
         "--servers",
         help=f"comma-separated subset of {','.join(ALL_SERVER_NAMES)} "
@@ -585,14 +681,15 @@ def config_from(args: argparse.Namespace) -> Config:
         "small_size": args.small_size,
         "concurrency": args.concurrency,
         "clean_size": args.clean_size,
+        "clean_count": args.clean_count,
         "max_minutes": args.max_minutes,
         "curve_sizes": tuple(args.sizes) if args.sizes else None,
         "servers": _servers(args, cfg.servers),
         "workloads": _names(args.workloads, (*WORKLOAD_KEYS, "memory_curve"), "workload"),
     }
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-    if cfg.rounds < 1 or cfg.concurrency < 1 or cfg.small_count < 1:
-        raise SystemExit("rounds, concurrency and small-count must be at least 1")
+    if min(cfg.rounds, cfg.concurrency, cfg.small_count, cfg.clean_count) < 1:
+        raise SystemExit("rounds, concurrency, small-count and clean-count must be at least 1")
     return cfg
 
 

@@ -2,9 +2,16 @@
 
 A server also knows where its stored bytes are (a file in its data dir, or an object in its
 bucket on the run's SeaweedFS), so results are verified outside the timing, and reads its own
-CPU seconds and peak RSS from /proc. Every server here is one process (node and uvicorn are
-started directly, never through npm, a shell or a reloader); children, if any ever appear, are
-found through /proc and counted too.
+CPU seconds and peak RSS from /proc. Every peer is one process (node and uvicorn are started
+directly, never through npm, a shell or a reloader); filegate is its API process, its inspection
+sandbox child when it inspects, and for ``filegate-pg`` a separate ``filegate worker`` process
+with its own sandbox child. Children are found through /proc and counted too; the API process's
+own peak RSS is kept apart as well.
+
+``filegate-pg`` needs PostgreSQL and Redis: ``FILEGATE_BENCH_POSTGRES_URL`` (a database the
+server may create databases from; default ``postgresql://postgres@127.0.0.1:5432/postgres``)
+and ``FILEGATE_BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``). Each server gets a
+fresh database and a queue name of its own, both removed when it stops.
 """
 
 from __future__ import annotations
@@ -19,17 +26,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 import httpx2 as httpx
+import redis
+import sqlalchemy as sa
 
 from bench.peers import Peers
 from bench.s3 import Bucket, S3Service, with_credentials
 from filegate.config import builtin_profiles
+from filegate.db.engine import normalise_url
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
@@ -42,6 +53,10 @@ BIND_ATTEMPTS = 3
 FILEGATE_MAX_SIZE = 8 << 30
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 HASH_CHUNK = 1 << 20
+POSTGRES_URL = os.environ.get(
+    "FILEGATE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("FILEGATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 class ServerError(RuntimeError):
@@ -115,27 +130,39 @@ def reset_peak_rss(pid: int) -> None:
         handle.write("5")
 
 
+def _mb(kb: int) -> float:
+    return kb * 1024 / 1e6
+
+
 @dataclass(frozen=True)
 class Usage:
-    """A server's CPU seconds so far and its peak RSS (MB, 10^6 bytes) since the last reset;
-    for a server on S3, also the S3 server's CPU seconds so far (it works for the server)."""
+    """A server's CPU seconds so far and its peak RSS (MB, 10^6 bytes) since the last reset,
+    over all its processes, and the peak RSS of its API process alone; for a server on S3,
+    also the S3 server's CPU seconds so far (it works for the server)."""
 
     cpu_s: float
     peak_rss_mb: float
     processes: int
+    api_peak_rss_mb: float
     s3_cpu_s: float | None = None
 
 
-def usage(pid: int) -> Usage:
-    tree = process_tree(pid)
+def usage(api_pid: int, *other_pids: int) -> Usage:
+    """Summed over the process trees of the API process and of ``other_pids`` (a worker)."""
+    tree = [p for pid in (api_pid, *other_pids) for p in process_tree(pid)]
     cpu = sum(cpu_seconds(p) for p in tree)
-    # One process in practice; with several, the sum of peaks bounds the peak of the sum.
+    # With several processes, the sum of their peaks bounds the peak of the sum.
     peak_kb = sum(status_kb(p, "VmHWM") for p in tree)
-    return Usage(cpu_s=cpu, peak_rss_mb=peak_kb * 1024 / 1e6, processes=len(tree))
+    return Usage(
+        cpu_s=cpu,
+        peak_rss_mb=_mb(peak_kb),
+        processes=len(tree),
+        api_peak_rss_mb=_mb(status_kb(api_pid, "VmHWM")),
+    )
 
 
-def reset_peaks(pid: int) -> None:
-    for p in process_tree(pid):
+def reset_peaks(*pids: int) -> None:
+    for p in (p for pid in pids for p in process_tree(pid)):
         try:
             reset_peak_rss(p)
         except FileNotFoundError:
@@ -186,6 +213,9 @@ class BenchServer:
     def headers(self) -> dict[str, str]:
         return {}
 
+    def set_inspection(self, running: bool) -> None:
+        """Whether uploads are inspected while the server runs; the peers inspect nothing."""
+
     # lifecycle
 
     @property
@@ -194,9 +224,19 @@ class BenchServer:
 
     @property
     def pid(self) -> int:
+        """The API process (the server's only process, for the peers)."""
         if self._process is None:
             raise ServerError(f"{self.name} is not running")
         return self._process.pid
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """Every process the server runs as, apart from their children; the API process first."""
+        return (self.pid,)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None
 
     def start(self) -> BenchServer:
         self.prepare()
@@ -248,10 +288,10 @@ class BenchServer:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def usage(self) -> Usage:
-        return usage(self.pid)
+        return usage(*self.pids)
 
     def reset_peak(self) -> None:
-        reset_peaks(self.pid)
+        reset_peaks(*self.pids)
 
     # results
 
@@ -318,16 +358,21 @@ def filegate_profiles() -> dict[str, Any]:
 
 
 class FilegateServer(BenchServer):
-    """``filegate serve`` as ``make run`` starts it: SQLite, local disk, embedded worker."""
+    """``filegate serve`` as ``make run`` starts it: SQLite, local disk, embedded worker.
+
+    With inspection off (``set_inspection(False)``, for the accept-path workloads) it runs with
+    ``--no-embedded-worker``: uploads are received and queued, and nothing inspects them. The
+    worker lives in the API process, so switching restarts it (same data dir, same key).
+    """
 
     name = "filegate"
     tus_path = "/v1/tus/"
 
-    def __init__(self, source: Path | None = None, embedded_worker: bool = True) -> None:
+    def __init__(self, source: Path | None = None, inspection: bool = True) -> None:
         """``source``: another checkout's ``src`` to run instead of this one (bench/ab.py)."""
         super().__init__()
         self.source = source
-        self.embedded_worker = embedded_worker
+        self.inspection = inspection
         self.key = ""
         self._client: httpx.Client | None = None
 
@@ -345,6 +390,11 @@ class FilegateServer(BenchServer):
             "FILEGATE_QUOTAS__UPLOADS_PER_MINUTE": "0",
             "FILEGATE_QUOTAS__REQUESTS_PER_SECOND": "0",
         }
+
+    @property
+    def embedded_worker(self) -> bool:
+        """Whether the API process inspects (else nothing does, or a separate worker)."""
+        return self.inspection
 
     def command(self) -> list[str]:
         return [
@@ -369,6 +419,18 @@ class FilegateServer(BenchServer):
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
+
+    def set_inspection(self, running: bool) -> None:
+        if running == self.inspection:
+            return
+        self.inspection = running
+        if self.running:
+            self._switch_inspection()
+
+    def _switch_inspection(self) -> None:
+        """Apply ``self.inspection`` to the running server: here, a restart of the API."""
+        self.stop(keep_root=True)
+        self.start()
 
     def _ready(self) -> bool:
         return httpx.get(self.base_url + "/healthz", timeout=2.0).status_code == 200
@@ -416,7 +478,7 @@ class FilegateServer(BenchServer):
                 raise ServerError(f"filegate: {file_id} was rejected: {record['findings']}")
 
     def settle(self, timeout: float = 120.0) -> None:
-        if not self.embedded_worker:
+        if not self.inspection:
             return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -431,6 +493,158 @@ class FilegateServer(BenchServer):
             response = self.client.delete(f"/v1/files/{file_id}")
             if response.status_code not in (204, 404):
                 raise ServerError(f"filegate: DELETE {file_id} answered {response.status_code}")
+
+
+class FilegatePgServer(FilegateServer):
+    """filegate in its production shape: PostgreSQL, a Redis queue and a separate
+    ``filegate worker`` process (local disk, the same profile and quotas as ``filegate``).
+
+    The API process never inspects (``--no-embedded-worker``); with inspection on, the worker
+    process runs beside it, and with it off the worker is stopped, so queued jobs wait in Redis.
+    Usage counts the API's and the worker's process trees; ``api_peak_rss_mb`` the API alone.
+    """
+
+    name = "filegate-pg"
+
+    def __init__(self, inspection: bool = True) -> None:
+        super().__init__(inspection=inspection)
+        suffix = uuid.uuid4().hex[:12]
+        self.database = f"filegate_bench_{suffix}"
+        self.queue_name = f"filegate-bench-{suffix}"
+        self.worker_log_path = self.root / "worker.log"
+        self._database_created = False
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._worker_log: IO[bytes] | None = None
+
+    @property
+    def database_url(self) -> str:
+        return f"{POSTGRES_URL.rsplit('/', 1)[0]}/{self.database}"
+
+    @property
+    def embedded_worker(self) -> bool:
+        return False
+
+    def environment(self) -> dict[str, str]:
+        return super().environment() | {
+            "FILEGATE_DATABASE_URL": self.database_url,
+            "FILEGATE_QUEUE_URL": REDIS_URL,
+            "FILEGATE_QUEUE_NAME": self.queue_name,
+            "FILEGATE_LOG_FORMAT": "json",
+        }
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        worker = () if self._worker is None else (self._worker.pid,)
+        return (self.pid, *worker)
+
+    def prepare(self) -> None:
+        if not self._database_created:
+            _postgres_admin(f'CREATE DATABASE "{self.database}"')
+            self._database_created = True
+        super().prepare()
+
+    def start(self) -> BenchServer:
+        try:
+            super().start()
+            if self.inspection:
+                self._start_worker()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _switch_inspection(self) -> None:
+        if self.inspection:
+            self._start_worker()
+        else:
+            self._stop_worker()
+
+    def _start_worker(self) -> None:
+        if self._worker is not None:
+            return
+        offset = self.worker_log_path.stat().st_size if self.worker_log_path.exists() else 0
+        self._worker_log = self.worker_log_path.open("ab")
+        self._worker = subprocess.Popen(
+            [sys.executable, "-m", "filegate", "worker"],
+            env=self.environment(),
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=self._worker_log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline and self._worker.poll() is None:
+            if '"worker.started"' in self._worker_log_text(offset):
+                return
+            time.sleep(0.1)
+        tail = "\n".join(self._worker_log_text(offset).splitlines()[-30:])
+        self._stop_worker()
+        raise ServerError(f"{self.name}: filegate worker did not start; log tail:\n{tail}")
+
+    def _worker_log_text(self, offset: int) -> str:
+        with self.worker_log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+    def _stop_worker(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGINT)  # huey: finish the running job, then exit
+            try:
+                worker.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(STOP_TIMEOUT)
+        if self._worker_log is not None:
+            self._worker_log.close()
+            self._worker_log = None
+
+    def stop(self, keep_root: bool = False) -> None:
+        self._stop_worker()
+        super().stop(keep_root)
+        if keep_root:
+            return
+        if self._database_created:
+            _postgres_admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            self._database_created = False
+        _forget_queue(self.queue_name)
+
+
+def _postgres_admin(statement: str) -> None:
+    """One statement on ``POSTGRES_URL``'s server, outside a transaction (CREATE DATABASE)."""
+    engine = sa.create_engine(normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+def _forget_queue(queue_name: str) -> None:
+    """Delete the Redis keys of ``queue_name`` (its queue, schedule and rate limits)."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"*{queue_name}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def postgres_and_redis_problem() -> str | None:
+    """Why ``filegate-pg`` cannot run here (PostgreSQL or Redis unreachable), or None."""
+    try:
+        _postgres_admin("SELECT 1")
+    except Exception as exc:  # any failure to connect is the answer
+        return f"PostgreSQL is not reachable at {POSTGRES_URL}: {type(exc).__name__}: {exc}"
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except Exception as exc:
+        return f"Redis is not reachable at {REDIS_URL}: {type(exc).__name__}: {exc}"
+    finally:
+        client.close()
+    return None
 
 
 class TusNodeServer(BenchServer):
@@ -553,6 +767,9 @@ class FilegateS3Server(S3Stored, FilegateServer):
             "FILEGATE_S3_ADDRESSING_STYLE": "path",
         }
 
+    def set_inspection(self, running: bool) -> None:
+        """The S3 comparison keeps its method: filegate inspects what it receives."""
+
     def object_key(self, upload_id: str) -> str:
         # Verified after ``settle``, so after its verdict: a clean file is in the clean area.
         return f"{FILEGATE_S3_PREFIX}/clean/{upload_id}"
@@ -595,18 +812,27 @@ class TusNodeS3Server(S3Stored, TusNodeServer):
         self.bucket.delete(k for k in self.bucket.object_keys() if k.split(".", 1)[0] in ids)
 
 
-SERVER_NAMES = ("filegate", "tus-node", "tuspyserver", "raw")
+# filegate's two local-disk configurations: SQLite (the default) and PostgreSQL + Redis.
+FILEGATE_NAMES = ("filegate", "filegate-pg")
+SERVER_NAMES = (*FILEGATE_NAMES, "tus-node", "tuspyserver", "raw")
 # On S3, selected with ``--s3`` (or by name): they need the run's SeaweedFS.
 S3_SERVER_NAMES = ("filegate-s3", "tus-node-s3")
 ALL_SERVER_NAMES = (*SERVER_NAMES, *S3_SERVER_NAMES)
 
 
+# The servers that need neither the peers installed nor the run's S3 server.
+_STANDALONE: dict[str, Callable[[], BenchServer]] = {
+    "filegate": FilegateServer,
+    "filegate-pg": FilegatePgServer,
+    "raw": RawServer,
+}
+
+
 def make_server(name: str, peers: Peers | None, s3: S3Service | None = None) -> BenchServer:
     """A server, not yet started; one on S3 gets a fresh bucket on ``s3``."""
-    if name == "filegate":
-        return FilegateServer()
-    if name == "raw":
-        return RawServer()
+    standalone = _STANDALONE.get(name)
+    if standalone is not None:
+        return standalone()
     if name == "filegate-s3":
         return FilegateS3Server(_bucket(name, s3))
     if peers is None:

@@ -3,7 +3,8 @@
 Not a timed test: it proves that the servers start, the clients drive them, every stored result
 verifies by sha256, and the JSON, the markdown and the plot come out. It installs the peers into
 ``bench/.peers/`` first if they are not there (npm and PyPI), so it needs node and npm; the S3
-servers also need SeaweedFS's ``weed`` (from uv.lock).
+servers also need SeaweedFS's ``weed`` (from uv.lock); ``filegate-pg`` needs PostgreSQL and Redis
+(bench/servers.py says where), and without them runs without it, unless CI is set.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.servers import POSTGRES_URL, REDIS_URL, postgres_and_redis_problem
 
 from tests.support.node import unavailable
 from tests.support.seaweed import weed_binary
+from tests.support.services import in_ci, require_service
 
 REPO = Path(__file__).resolve().parents[2]
 # Peer install on a cold machine plus four server starts on a busy 2-core box.
@@ -31,8 +34,10 @@ WORKLOADS = {
     "direct_raw",
     "direct_multipart",
     "time_to_clean",
+    "pipeline",
 }
-SERVERS = {"filegate", "tus-node", "tuspyserver", "raw"}
+FILEGATES = {"filegate", "filegate-pg"}
+SERVERS = {*FILEGATES, "tus-node", "tuspyserver", "raw"}
 S3_SERVERS = {"filegate-s3", "tus-node-s3"}
 TUS_WORKLOADS = ("tus_stream", "tus_chunked", "tus_concurrent")
 # A run of the S3 servers alone: one SeaweedFS, filegate and node started once, tiny uploads.
@@ -46,6 +51,24 @@ def _require_node() -> None:
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+def _postgres_and_redis(target: str) -> None:
+    """The probe for ``require_service``: raises when filegate-pg cannot run."""
+    problem = postgres_and_redis_problem()
+    if problem is not None:
+        raise ConnectionError(problem)
+
+
+def _local_servers() -> set[str]:
+    """Every local-disk server; without PostgreSQL or Redis, all but filegate-pg (under CI a
+    missing service fails the test instead)."""
+    problem = postgres_and_redis_problem()
+    if problem is None:
+        return SERVERS
+    if in_ci():
+        pytest.fail(f"{problem} (CI is set, so a missing service is a failure)")
+    return SERVERS - {"filegate-pg"}
 
 
 def _smoke_run(out_dir: Path, *options: str, timeout: float = SMOKE_TIMEOUT) -> dict[str, Any]:
@@ -87,21 +110,65 @@ def _assert_tus_workloads_ran(results: dict[str, Any], servers: set[str]) -> Non
     assert all(d["summary"]["errors"]["max"] == 0 for d in concurrent.values())
 
 
+def _assert_accept_path_without_inspection(results: dict[str, Any], filegates: set[str]) -> None:
+    """filegate took the tus workloads as its API process alone: nothing inspected (no
+    sandbox child, no worker process), so its tree and its API process peaked alike."""
+    for key in TUS_WORKLOADS:
+        for name in filegates:
+            summary = results["workloads"][key]["servers"][name]["summary"]
+            assert summary["processes"]["max"] == 1, (key, name)
+            assert summary["api_peak_rss_mb"]["median"] == summary["peak_rss_mb"]["median"]
+
+
+def _assert_pipeline_ran(results: dict[str, Any], filegates: set[str]) -> None:
+    """Every file of the pipeline and of time_to_clean reached its verdict (the run fails
+    otherwise), and the figures are there; filegate-pg's worker counted beside its API."""
+    pipeline = results["workloads"]["pipeline"]["servers"]
+    clean = results["workloads"]["time_to_clean"]["servers"]
+    assert set(pipeline) == set(clean) == filegates
+    for name in filegates:
+        summary = pipeline[name]["summary"]
+        assert summary["errors"]["max"] == 0, name
+        assert summary["uploads_s"]["median"] > 0, name
+        assert 0 < summary["verdict_p50_ms"]["median"] <= summary["verdict_p99_ms"]["median"]
+        assert summary["verdict_polls"]["median"] >= results["config"]["small_count"]
+        assert clean[name]["summary"]["clean_p50_ms"]["median"] > 0, name
+    if "filegate-pg" in filegates:
+        summary = pipeline["filegate-pg"]["summary"]
+        # The API process, the worker process and the worker's sandbox child.
+        assert summary["processes"]["min"] >= 3
+        assert summary["api_peak_rss_mb"]["median"] < summary["peak_rss_mb"]["median"]
+
+
 @pytest.mark.timeout(SMOKE_TIMEOUT + 60)
 def test_smoke_run_writes_every_output(tmp_path: Path) -> None:
     _require_node()
-    results = _smoke_run(tmp_path)
+    servers = _local_servers()
+    filegates = servers & FILEGATES
+    results = _smoke_run(tmp_path, "--servers", ",".join(sorted(servers)))
     assert set(results["workloads"]) == WORKLOADS
-    _assert_tus_workloads_ran(results, SERVERS)
-    clean = results["workloads"]["time_to_clean"]["servers"]["filegate"]["summary"]
-    assert clean["clean_s"]["median"] > 0
+    _assert_tus_workloads_ran(results, servers)
+    _assert_accept_path_without_inspection(results, filegates)
+    _assert_pipeline_ran(results, filegates)
     assert {name: len(points) for name, points in results["memory_curve"].items()} == dict.fromkeys(
-        SERVERS, 2
+        servers, 2
     )
-    assert len(results["targets"]) == 5
+    # Per filegate configuration: six throughput and verdict targets and two of memory; and
+    # the two inspection targets, read from bench/results/inspect-*.json (or not measured).
+    targets = results["targets"]
+    assert len(targets) == 8 * len(filegates) + 2
+    assert {t["server"] for t in targets} == {*filegates, ""}
+    assert all(t["met"] is not None for t in targets if t["server"]), targets
     markdown = (tmp_path / "benchmarks.md").read_text()
+    assert "## Targets (issue 20)" in markdown
     assert "filegate / @tus/server" in markdown
+    assert "whole pipeline" in markdown
     assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_postgres_and_redis_are_there_for_filegate_pg() -> None:
+    """Says so (a skip, or a failure under CI) when the smoke run had to leave filegate-pg out."""
+    require_service("PostgreSQL and Redis", f"{POSTGRES_URL} and {REDIS_URL}", _postgres_and_redis)
 
 
 @pytest.mark.timeout(S3_SMOKE_TIMEOUT + 60)
