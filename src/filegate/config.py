@@ -7,6 +7,7 @@ import re
 import tomllib
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -643,7 +644,13 @@ class Settings(_FileAndEnv):
                 ErrorCode.UNKNOWN_PROFILE,
                 f"Unknown profile {chosen!r}; known: {', '.join(sorted(self.profiles))}.",
             )
-        return profile.policy(chosen)
+        return self._policies[chosen]
+
+    @cached_property
+    def _policies(self) -> dict[str, InspectionPolicy]:
+        """Every profile's policy, built once: the settings are frozen, and a request asks
+        for its upload's policy several times."""
+        return {name: profile.policy(name) for name, profile in self.profiles.items()}
 
     @property
     def largest_max_size(self) -> int:

@@ -159,13 +159,14 @@ class LiveServer:
         return self.start(port=self.port)
 
     def sibling(self, name: str, env: Mapping[str, str] | None = None) -> LiveServer:
-        """Another server process, not yet started, on this one's data dir and database."""
+        """Another server process like this one, not yet started, on its data dir and database."""
         return LiveServer(
             self.root,
             self.database_url,
             {**self._extra_env, **(env or {})},
             data_dir=self.data_dir,
             name=name,
+            embedded_worker=self.embedded_worker,
         )
 
     def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:

@@ -222,7 +222,6 @@ def test_prometheus_scrapes_two_api_processes_and_a_worker(tmp_path: Path) -> No
     env = {"FILEGATE_RELEASE": RELEASE}
     first = LiveServer(tmp_path, database_url, env, name="api-a", embedded_worker=False)
     second = first.sibling("api-b")
-    second.embedded_worker = False  # sibling() does not carry it over: inspections are the worker's
     worker_port = free_port()
     worker = WorkerProcess(first, "worker", {"FILEGATE_WORKER_METRICS_PORT": str(worker_port)})
     with started_together(database_url, [first, second], worker):

@@ -10,7 +10,13 @@ from filegate.db.engine import Database
 from filegate.domain import Scope
 from filegate.errors import ErrorCode, FilegateError
 from filegate.inspect.pipeline import FINDING_CODES
-from filegate.services.keys import create_key, revoke_key
+from filegate.services.keys import (
+    VERIFIED_KEY_SECONDS,
+    VerifiedKeys,
+    authenticate,
+    create_key,
+    revoke_key,
+)
 from filegate.web.problems import STATUS
 from tests.conftest import Api
 from tests.support.samples import png
@@ -46,13 +52,41 @@ def test_scopes_are_enforced(api: Api) -> None:
     assert upload_only.status_code == 403
 
 
-def test_revoked_key_stops_working(api: Api) -> None:
+def test_revoked_key_stops_working_once_the_verified_window_passes(api: Api) -> None:
+    now = [0.0]
+    api.client.app.state.verified_keys = VerifiedKeys(clock=lambda: now[0])
     assert api.client.get("/v1/files", headers=api.auth()).status_code == 200
-    from filegate.services.keys import authenticate
-
     principal = authenticate(api.runtime.db, api.keys["a"])
     revoke_key(api.runtime.db, principal.key_id)
+    now[0] += VERIFIED_KEY_SECONDS
     assert api.client.get("/v1/files", headers=api.auth()).status_code == 401
+    # A key never verified in this process is refused at once, window or not.
+    _, other = create_key(api.runtime.db, tenant="tenant-a", scopes=frozenset({Scope.READ}))
+    other_id = authenticate(api.runtime.db, other).key_id
+    revoke_key(api.runtime.db, other_id)
+    assert (
+        api.client.get("/v1/files", headers={"Authorization": f"Bearer {other}"}).status_code == 401
+    )
+
+
+def test_verified_keys_are_kept_for_the_window_only_and_bounded(api: Api) -> None:
+    db = api.runtime.db
+    now = [100.0]
+    verified = VerifiedKeys(seconds=0.5, kept=2, clock=lambda: now[0])
+    raws = [create_key(db, tenant="t", scopes=frozenset({Scope.READ}))[1] for _ in range(3)]
+    first = verified.verify(db, raws[0])
+    now[0] += 0.49
+    assert verified.recent(raws[0]) == first
+    now[0] += 0.01
+    assert verified.recent(raws[0]) is None
+    for raw in raws:
+        verified.verify(db, raw)
+    assert verified.recent(raws[0]) is None  # the oldest made room
+    assert verified.recent(raws[2]) is not None
+    wrong = "fgk_" + "x" * 43
+    with pytest.raises(FilegateError):
+        verified.verify(db, wrong)
+    assert verified.recent(wrong) is None  # a wrong key is asked about every time
 
 
 def test_every_error_code_has_a_status() -> None:

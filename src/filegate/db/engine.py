@@ -28,15 +28,21 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, statement_timeout_ms: int | None = None) -> Engine:
-    """An engine for ``url``; on PostgreSQL, ``statement_timeout_ms`` bounds every statement."""
+def make_engine(
+    url: str, *, statement_timeout_ms: int | None = None, pool: tuple[int, int] | None = None
+) -> Engine:
+    """An engine for ``url``; on PostgreSQL, ``statement_timeout_ms`` bounds every statement
+    and ``pool`` is (connections kept, more opened when busy), else SQLAlchemy's (5, 10)."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         connect_args: dict[str, Any] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
         if statement_timeout_ms is not None:
             connect_args["options"] = f"-c statement_timeout={statement_timeout_ms}"
-        return create_engine(url, pool_pre_ping=True, future=True, connect_args=connect_args)
+        sizes = {} if pool is None else {"pool_size": pool[0], "max_overflow": pool[1]}
+        return create_engine(
+            url, pool_pre_ping=True, future=True, connect_args=connect_args, **sizes
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})

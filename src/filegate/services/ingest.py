@@ -16,8 +16,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from starlette.concurrency import run_in_threadpool
-
+from filegate.blocking import run_blocking
 from filegate.domain import Area, UploadRecord
 from filegate.errors import ErrorCode, FilegateError
 from filegate.services import tus
@@ -107,7 +106,7 @@ class PatchReceiver:
 
     async def open(self) -> None:
         cached = self.digests.take(self.record.id, self.start)
-        self.appender, self.digest = await run_in_threadpool(self._open, cached)
+        self.appender, self.digest = await run_blocking(self._open, cached)
         self.start_digest = self.digest.copy() if self.checksum and self.digest else None
 
     def _open(self, cached: Any) -> tuple[Any, Any]:
@@ -170,7 +169,7 @@ class PatchReceiver:
             return
         renewed = dataclasses.replace(self.record, expires_at=tus.expiry(self.runtime.settings))
         complete = finish and self.written == self.record.length
-        await run_in_threadpool(self._commit, batch, renewed, complete)
+        await run_blocking(self._commit, batch, renewed, complete)
         self.record = dataclasses.replace(renewed, offset=self.written)
         if not self.completed and self.digest is not None:
             self.digests.keep(self.record.id, self.written, self.digest.copy())
@@ -195,7 +194,7 @@ class PatchReceiver:
     async def discard(self) -> None:
         """Drop this request's bytes (bad checksum, over the limit): the offset stays put."""
         await self.drain()
-        await run_in_threadpool(self.appender.truncate, self.record.offset)
+        await run_blocking(self.appender.truncate, self.record.offset)
         self.written = self.record.offset
         if self.start_digest is not None:
             self.digests.keep(self.record.id, self.start, self.start_digest)
@@ -212,7 +211,7 @@ class PatchReceiver:
 
     async def close(self) -> None:
         if self.appender is not None:
-            await run_in_threadpool(self.appender.close)
+            await run_blocking(self.appender.close)
 
 
 async def receive(receiver: PatchReceiver, chunks: AsyncIterator[bytes], holder: Holder) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 
 from filegate.db.engine import Database
 from filegate.db.repository import ApiKeys
@@ -18,6 +21,12 @@ KEY_PREFIX = "fgk_"
 KEY_BYTES = 32
 _TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _KEY_RE = re.compile(r"^fgk_[A-Za-z0-9_-]{43}$")
+# An API process trusts a key it verified for this long without asking the database again.
+# Keys are revoked in the database (``filegate keys revoke``, any process), so this bounds how
+# long a revoked key keeps working on any API process: under one second, as promised
+# (docs/decisions.md; tests/e2e/test_key_revocation.py).
+VERIFIED_KEY_SECONDS = 0.5
+VERIFIED_KEYS_KEPT = 1024
 
 
 def hash_key(raw: str) -> str:
@@ -54,6 +63,54 @@ def create_key(
     with db.session() as session:
         ApiKeys(session).add(record, hash_key(raw))
     return record, raw
+
+
+class VerifiedKeys:
+    """The API keys this process verified in the last ``seconds``: key digest -> principal.
+
+    A key's age counts from before the database was asked, so a revocation committed after
+    that answer is seen at most ``seconds`` later. Only keys that verified are kept (a wrong
+    key always reaches the database, as it would without this), and at most ``kept`` of them.
+    Upload tokens are not kept: each use is counted against its grant.
+    """
+
+    def __init__(
+        self,
+        seconds: float = VERIFIED_KEY_SECONDS,
+        kept: int = VERIFIED_KEYS_KEPT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seconds = seconds
+        self.kept = kept
+        self.clock = clock
+        self._keys: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def recent(self, raw: str) -> Principal | None:
+        """The principal of ``raw`` if this process verified it in the last ``seconds``."""
+        return self._fresh(hash_key(raw))
+
+    def verify(self, db: Database, raw: str) -> Principal:
+        """``raw``'s principal from the recent keys, else from the database (then kept)."""
+        digest = hash_key(raw)
+        principal = self._fresh(digest)
+        if principal is not None:
+            return principal
+        asked_at = self.clock()
+        principal = authenticate(db, raw)
+        if principal.grant is None:
+            with self._lock:
+                self._keys[digest] = (asked_at, principal)
+                self._keys.move_to_end(digest)
+                while len(self._keys) > self.kept:
+                    self._keys.popitem(last=False)
+        return principal
+
+    def _fresh(self, digest: str) -> Principal | None:
+        entry = self._keys.get(digest)
+        if entry is None or self.clock() - entry[0] >= self.seconds:
+            return None
+        return entry[1]
 
 
 def authenticate(db: Database, raw: str) -> Principal:

@@ -59,6 +59,12 @@ class RateLimiter:
         self._broken_until = 0.0
         self._lock = threading.Lock()
 
+    @property
+    def request_waits(self) -> bool:
+        """Whether counting a request is network I/O (a limit kept in a shared Redis), which
+        must stay off the event loop; an in-process count is not."""
+        return self.shared and self._requests is not None
+
     def request(self, key_id: str) -> None:
         """Count one request by ``key_id``; 429 ``rate_limited`` past the limit."""
         self._hit(self._requests, "key", key_id, what="requests per second for this key")

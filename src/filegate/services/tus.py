@@ -89,7 +89,7 @@ def create_upload(db: Database, settings: Settings, new: NewUpload) -> UploadRec
     )
     with db.session() as session:
         Uploads(session).add(record)
-    log.info("tus.created", upload_id=record.id, tenant=record.tenant, length=length)
+    log.debug("tus.created", upload_id=record.id, tenant=record.tenant, length=length)
     return record
 
 
@@ -217,7 +217,7 @@ def _register(
         Uploads(session).set_state(upload.id, UploadState.COMPLETE, length=size)
 
     register_upload(db, storage, queue, record, also=mark_complete, channel="tus")
-    log.info("tus.completed", upload_id=upload.id, tenant=upload.tenant, size=size)
+    log.debug("tus.completed", upload_id=upload.id, tenant=upload.tenant, size=size)
     return record
 
 

@@ -15,6 +15,7 @@ from filegate import __version__
 from filegate.jobs.base import Background
 from filegate.release import current_release
 from filegate.services import readiness
+from filegate.services.keys import VerifiedKeys
 from filegate.services.locks import UploadLocks
 from filegate.services.ratelimits import RateLimiter
 from filegate.services.runtime import Runtime
@@ -103,6 +104,7 @@ def create_app(runtime: Runtime, background: Background | None = None) -> FastAP
                 background.stop()
             writer.stop()
             app.state.readiness.close()
+            app.state.tus.locks.close()
 
     app = FastAPI(
         title="filegate",
@@ -113,8 +115,11 @@ def create_app(runtime: Runtime, background: Background | None = None) -> FastAP
         redoc_url=None,
     )
     app.state.runtime = runtime
-    app.state.tus = tus.TusState(UploadLocks(runtime.db, runtime.settings.tus_lock_wait_seconds))
+    settings = runtime.settings
+    locks = UploadLocks(runtime.db, settings.tus_lock_wait_seconds, settings.max_concurrent_uploads)
+    app.state.tus = tus.TusState(locks)
     app.state.limiter = RateLimiter(runtime.settings)
+    app.state.verified_keys = VerifiedKeys()
     app.state.upload_slots = UploadSlots(runtime.settings.max_concurrent_uploads)
     problems.install(app)
     openapi.install(app)

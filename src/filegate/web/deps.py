@@ -6,12 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
+from filegate.blocking import run_blocking
 from filegate.config import Settings
 from filegate.domain import Principal, Scope
 from filegate.errors import ErrorCode, FilegateError
-from filegate.services.keys import authenticate
+from filegate.services.keys import VerifiedKeys
 from filegate.services.ratelimits import RateLimiter
 from filegate.services.runtime import Runtime
 
@@ -44,8 +44,16 @@ def get_limiter(request: Request) -> RateLimiter:
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 
 
-def _authenticate(runtime: Runtime, limiter: RateLimiter, token: str) -> Principal:
-    principal = authenticate(runtime.db, token)
+def get_verified_keys(request: Request) -> VerifiedKeys:
+    verified = request.app.state.verified_keys
+    assert isinstance(verified, VerifiedKeys)
+    return verified
+
+
+def _authenticate(
+    runtime: Runtime, limiter: RateLimiter, verified: VerifiedKeys, token: str
+) -> Principal:
+    principal = verified.verify(runtime.db, token)
     limiter.request(principal.key_id)
     return principal
 
@@ -57,8 +65,17 @@ async def principal_for(
     browser's origin against the tenant's CORS origins and check one scope (``None``: any key
     of the tenant will do). An upload token is refused unless ``tokens`` says the route takes
     one (and then the route narrows it to its own uploads)."""
-    runtime, limiter = get_runtime(request), get_limiter(request)
-    principal = await run_in_threadpool(_authenticate, runtime, limiter, token)
+    runtime, limiter, verified = (
+        get_runtime(request),
+        get_limiter(request),
+        get_verified_keys(request),
+    )
+    # A key verified a moment ago needs no thread: no database, and an in-process count.
+    principal = verified.recent(token)
+    if principal is None or limiter.request_waits:
+        principal = await run_blocking(_authenticate, runtime, limiter, verified, token)
+    else:
+        limiter.request(principal.key_id)
     check_origin(runtime.settings, request.headers.get("origin"), principal.tenant)
     if principal.grant is not None and not tokens:
         raise FilegateError(

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from filegate import caching
+from filegate.blocking import run_blocking
 from filegate.config import Settings
 from filegate.domain import Area, FileRecord, FileState, Scope
 from filegate.services import evictions, files
@@ -38,7 +38,7 @@ async def list_files(
     cursor: Annotated[str | None, Query(max_length=26)] = None,
     limit: Annotated[int, Query(ge=1, le=files.MAX_PAGE_SIZE)] = 50,
 ) -> FilePage:
-    page, next_cursor = await run_in_threadpool(
+    page, next_cursor = await run_blocking(
         files.list_files, runtime.db, principal, state=state, cursor=cursor, limit=limit
     )
     return FilePage(items=[FileOut.of(r) for r in page], next_cursor=next_cursor)
@@ -52,7 +52,7 @@ async def list_files(
     "profile setting turned it into this verdict.",
 )
 async def get_file(file_id: str, runtime: RuntimeDep, principal: TokenReader) -> FileOut:
-    record = await run_in_threadpool(files.get_file, runtime.db, principal, file_id)
+    record = await run_blocking(files.get_file, runtime.db, principal, file_id)
     if Scope.ADMIN not in principal.scopes:
         return FileOut.of(record)
     return FileOut.of(record, files.explain_findings(runtime.settings, record))
@@ -73,9 +73,9 @@ async def get_file(file_id: str, runtime: RuntimeDep, principal: TokenReader) ->
 async def get_content(
     file_id: str, request: Request, runtime: RuntimeDep, principal: TokenReader
 ) -> Response:
-    record = await run_in_threadpool(files.readable_file, runtime.db, principal, file_id)
+    record = await run_blocking(files.readable_file, runtime.db, principal, file_id)
     if _redirects(runtime.settings, request, record):
-        url = await run_in_threadpool(
+        url = await run_blocking(
             runtime.storage.download_url,
             Area.CLEAN,
             record.id,
@@ -132,9 +132,9 @@ def send_file(
 
 @router.delete("/v1/files/{file_id}", status_code=204, summary="Delete a file and its bytes")
 async def delete_file(file_id: str, runtime: RuntimeDep, principal: Uploader) -> Response:
-    await run_in_threadpool(files.delete_file, runtime.db, runtime.storage, principal, file_id)
+    await run_blocking(files.delete_file, runtime.db, runtime.storage, principal, file_id)
     # Copies in shared caches (share links) go too: a purge job, retried until acknowledged.
-    await run_in_threadpool(
+    await run_blocking(
         evictions.request, runtime.db, runtime.queue, runtime.settings, [f"file-{file_id}"]
     )
     return Response(status_code=204)

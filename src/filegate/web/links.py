@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
+from filegate.blocking import run_blocking
 from filegate.services import evictions, links
 from filegate.web.deps import Reader, RuntimeDep
 from filegate.web.files import send_file
@@ -51,7 +51,7 @@ async def create_link(
     body: Annotated[LinkIn | None, Body()] = None,
 ) -> LinkOut:
     wanted = body or LinkIn()
-    made = await run_in_threadpool(
+    made = await run_blocking(
         links.create,
         runtime.db,
         runtime.settings,
@@ -78,8 +78,8 @@ async def create_link(
 async def revoke_link(
     file_id: str, link_id: str, runtime: RuntimeDep, principal: Reader
 ) -> Response:
-    await run_in_threadpool(links.revoke, runtime.db, principal, file_id, link_id)
-    await run_in_threadpool(
+    await run_blocking(links.revoke, runtime.db, principal, file_id, link_id)
+    await run_blocking(
         evictions.request, runtime.db, runtime.queue, runtime.settings, [f"link-{link_id}"]
     )
     return Response(status_code=204)
@@ -93,7 +93,7 @@ async def revoke_link(
     summary="Download a shared file (no API key: the link is the credential)",
 )
 async def follow_link(file_id: str, digest: str, request: Request, runtime: RuntimeDep) -> Response:
-    shared = await run_in_threadpool(
+    shared = await run_blocking(
         links.resolve,
         runtime.db,
         runtime.settings,

@@ -15,8 +15,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.concurrency import run_in_threadpool
 
+from filegate.blocking import run_blocking
 from filegate.domain import Scope
 from filegate.errors import ErrorCode, FilegateError
 from filegate.release import current_release
@@ -49,7 +49,7 @@ async def _report(request: Request, viewer: str | None) -> dict[str, Any]:
     assert isinstance(checker, readiness.Readiness)
     live = await checker.report()
     signatures = live.facts.get("scanner")  # the date clamd's signatures were published
-    return await run_in_threadpool(
+    return await run_blocking(
         status_service.status,
         runtime.db,
         runtime.settings,

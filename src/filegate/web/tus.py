@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import structlog
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from filegate import metrics, signals
+from filegate.blocking import run_blocking
 from filegate.domain import Principal, UploadRecord, UploadState
 from filegate.errors import ErrorCode, FilegateError
 from filegate.services import tus as uploads
@@ -133,7 +133,7 @@ async def delete(upload_id: str, request: Request, principal: TokenUploader) -> 
     # Check the tenant before taking the lock: a stranger must not disturb a PATCH.
     await _own_upload(runtime, principal, upload_id)
     async with tus_state(request).locks.hold(upload_id):
-        await run_in_threadpool(
+        await run_blocking(
             uploads.terminate, runtime.db, runtime.storage, principal.tenant, upload_id
         )
     return Response(status_code=204, headers=_tus_headers())
@@ -141,7 +141,7 @@ async def delete(upload_id: str, request: Request, principal: TokenUploader) -> 
 
 async def _own_upload(runtime: Runtime, principal: Principal, upload_id: str) -> UploadRecord:
     """The tenant's upload; for an upload token, only one it created."""
-    return await run_in_threadpool(
+    return await run_blocking(
         lambda: uploads.get_upload(runtime.db, principal.tenant, upload_id, caller=principal)
     )
 
@@ -158,13 +158,13 @@ def _received_but_open(record: UploadRecord) -> bool:
 async def _finish_received(request: Request, runtime: Runtime, record: UploadRecord) -> Any:
     """Every byte is durable but completion was cut short (a crash, or Upload-Length: 0)."""
     async with tus_state(request).locks.hold(record.id):
-        record = await run_in_threadpool(uploads.reload, runtime.db, record.id)
+        record = await run_blocking(uploads.reload, runtime.db, record.id)
         if _received_but_open(record):
-            await run_in_threadpool(
+            await run_blocking(
                 uploads.finish_received, runtime.db, runtime.storage, runtime.queue, record
             )
             await _assemble_ready(request, runtime, record)
-            record = await run_in_threadpool(uploads.reload, runtime.db, record.id)
+            record = await run_blocking(uploads.reload, runtime.db, record.id)
     return record
 
 
@@ -172,14 +172,14 @@ async def _assemble_ready(request: Request, runtime: Runtime, record: UploadReco
     """Join the final uploads that ``record`` (a partial that just finished) completes."""
     if not record.is_partial and not record.is_final:
         return
-    ready = await run_in_threadpool(uploads.ready_finals, runtime.db, record.tenant)
+    ready = await run_blocking(uploads.ready_finals, runtime.db, record.tenant)
     for final in ready:
         async with tus_state(request).locks.hold(final.id):
-            current = await run_in_threadpool(uploads.reload, runtime.db, final.id)
+            current = await run_blocking(uploads.reload, runtime.db, final.id)
             if current.state is not UploadState.RECEIVING:
                 continue
             try:
-                await run_in_threadpool(
+                await run_blocking(
                     uploads.assemble,
                     runtime.db,
                     runtime.storage,
@@ -191,7 +191,7 @@ async def _assemble_ready(request: Request, runtime: Runtime, record: UploadReco
                 # A final that can never be joined fails alone; a passing storage failure
                 # leaves it waiting. Either is this request's answer only if it is that final.
                 if STATUS[exc.code] < 500:
-                    await run_in_threadpool(uploads.fail_final, runtime.db, current, exc)
+                    await run_blocking(uploads.fail_final, runtime.db, current, exc)
                 if current.id == record.id:
                     raise
                 log.warning("tus.final_not_assembled", upload_id=current.id, code=exc.code.value)
@@ -262,7 +262,7 @@ async def _create(request: Request, principal: Principal) -> Response:
     async with counted_upload(runtime, principal):
         if concat is None or not concat.final:  # a final's bytes are its parts', admitted
             adding = max_size if length is None else length
-            await run_in_threadpool(
+            await run_blocking(
                 admit_upload,
                 runtime.db,
                 runtime.settings,
@@ -271,7 +271,7 @@ async def _create(request: Request, principal: Principal) -> Response:
                 adding,
                 resumable=True,
             )
-        record = await run_in_threadpool(uploads.create_upload, runtime.db, runtime.settings, new)
+        record = await run_blocking(uploads.create_upload, runtime.db, runtime.settings, new)
     request.state.file_id = record.id  # the file, once complete, has the upload's id
     out = _tus_headers(
         Location=absolute_url(request, runtime.settings, _upload_path(record.id)),
@@ -373,9 +373,7 @@ async def _patch(upload_id: str, request: Request, principal: Principal) -> Resp
     with _upload_slots(request).take():
         async with tus_state(request).locks.hold(record.id) as holder:
             # Re-read under the lock: the holder we took over from may have advanced it.
-            record = await run_in_threadpool(
-                uploads.get_upload, runtime.db, principal.tenant, upload_id
-            )
+            record = await run_blocking(uploads.get_upload, runtime.db, principal.tenant, upload_id)
             _check_patch(record, offset, new_length)
             if new_length is not None and record.length is None:
                 record = await _set_length(runtime, record, new_length)
@@ -414,7 +412,7 @@ async def _set_length(runtime: Runtime, record: UploadRecord, length: int) -> Up
     if length > policy.max_size:
         raise too_large(policy.max_size)
     updated = dataclasses.replace(record, length=length)
-    if not await run_in_threadpool(uploads.advance, runtime.db, updated, record.offset):
+    if not await run_blocking(uploads.advance, runtime.db, updated, record.offset):
         raise FilegateError(ErrorCode.TUS_OFFSET_MISMATCH, "The upload changed meanwhile.")
     return updated
 
@@ -465,9 +463,7 @@ def _check_declared_length(
 async def _complete(
     request: Request, runtime: Runtime, record: UploadRecord, sha256: str | None
 ) -> None:
-    await run_in_threadpool(
-        uploads.complete, runtime.db, runtime.storage, runtime.queue, record, sha256
-    )
+    await run_blocking(uploads.complete, runtime.db, runtime.storage, runtime.queue, record, sha256)
     await _completed(request, runtime, record)
 
 

@@ -9,8 +9,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
+from filegate.blocking import run_blocking
 from filegate.domain import Principal
 from filegate.services import upload_tokens
 from filegate.services.runtime import Runtime
@@ -65,7 +65,7 @@ async def create_token(
         metadata=wanted.metadata,
         expires_in=wanted.expires_in,
     )
-    record, raw = await run_in_threadpool(
+    record, raw = await run_blocking(
         upload_tokens.create_token, runtime.db, runtime.settings, principal, request
     )
     grant = record.grant
@@ -83,7 +83,7 @@ async def create_token(
 
 @router.delete("/v1/upload-tokens/{token_id}", status_code=204, summary="Revoke an upload token")
 async def revoke_token(token_id: str, runtime: RuntimeDep, principal: Uploader) -> Response:
-    await run_in_threadpool(upload_tokens.revoke_token, runtime.db, principal, token_id)
+    await run_blocking(upload_tokens.revoke_token, runtime.db, principal, token_id)
     return Response(status_code=204)
 
 
@@ -91,10 +91,13 @@ async def revoke_token(token_id: str, runtime: RuntimeDep, principal: Uploader) 
 async def counted_upload(runtime: Runtime, principal: Principal) -> AsyncIterator[None]:
     """Count a new upload against an upload token's ``max_files``, giving the count back if
     the upload fails before it is created (a crash in between loses that count: it fails
-    closed)."""
-    await run_in_threadpool(upload_tokens.take_upload, runtime.db, principal)
+    closed). An API key has nothing to count."""
+    if principal.grant is None:
+        yield
+        return
+    await run_blocking(upload_tokens.take_upload, runtime.db, principal)
     try:
         yield
     except BaseException:
-        await run_in_threadpool(upload_tokens.give_back, runtime.db, principal)
+        await run_blocking(upload_tokens.give_back, runtime.db, principal)
         raise

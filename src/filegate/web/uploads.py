@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from filegate import faults, metrics, signals
+from filegate.blocking import run_blocking
 from filegate.domain import FileRecord, InspectionPolicy, Principal
 from filegate.errors import ErrorCode, FilegateError
 from filegate.services.quotas import admit_upload, check_room
@@ -161,7 +161,7 @@ async def _receive(
         early = min(early, principal.grant.max_size + (MULTIPART_OVERHEAD if is_form else 0))
     declared = _check_content_length(request, early)
     # A form's length includes its boundaries: only a raw body's length is the file's size.
-    await run_in_threadpool(
+    await run_blocking(
         admit_upload,
         runtime.db,
         runtime.settings,
@@ -183,7 +183,7 @@ async def _receive(
     )
     sha256 = await _commit(runtime, tenant, received.incoming)
     record = new_file_record(received.incoming.id, received.incoming.size, sha256, meta)
-    return await run_in_threadpool(
+    return await run_blocking(
         lambda: register_upload(
             runtime.db, runtime.storage, runtime.queue, record, channel="direct"
         )
@@ -239,7 +239,7 @@ async def _commit(runtime: Runtime, tenant: str, incoming: IncomingFile) -> str:
         return incoming.commit()
 
     try:
-        return await run_in_threadpool(commit)
+        return await run_blocking(commit)
     except BaseException:
         incoming.abort()
         raise

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 
+from filegate.blocking import run_blocking
 from filegate.services import quotas
 from filegate.web.deps import LimiterDep, Member, RuntimeDep
 from filegate.web.schemas import QuotaOut, UsageOut
@@ -15,9 +15,9 @@ router = APIRouter(tags=["usage"])
 @router.get("/v1/usage", response_model=UsageOut, summary="The tenant's usage and quotas")
 async def get_usage(runtime: RuntimeDep, limiter: LimiterDep, principal: Member) -> UsageOut:
     """Any key of the tenant may ask, whatever its scopes."""
-    now = await run_in_threadpool(quotas.usage, runtime.db, runtime.settings, principal.tenant)
+    now = await run_blocking(quotas.usage, runtime.db, runtime.settings, principal.tenant)
     limits = runtime.settings.quotas
-    remaining = await run_in_threadpool(limiter.uploads_remaining, principal.tenant)
+    remaining = await run_blocking(limiter.uploads_remaining, principal.tenant)
     return UsageOut(
         tenant=principal.tenant,
         stored_bytes=_quota(now.stored_bytes, int(limits.stored_bytes)),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from starlette.concurrency import run_in_threadpool
 
+from filegate.blocking import run_blocking
 from filegate.domain import is_valid_id
 from filegate.errors import ErrorCode, FilegateError
 from filegate.services import webhooks
@@ -22,7 +22,7 @@ router = APIRouter(tags=["webhooks"])
 )
 async def add_webhook(body: WebhookIn, runtime: RuntimeDep, principal: Admin) -> WebhookCreated:
     # Resolving the target's name blocks, so it runs in the thread pool with the insert.
-    record, secret = await run_in_threadpool(
+    record, secret = await run_blocking(
         lambda: webhooks.create_endpoint(
             runtime.db,
             tenant=principal.tenant,
@@ -36,13 +36,13 @@ async def add_webhook(body: WebhookIn, runtime: RuntimeDep, principal: Admin) ->
 
 @router.get("/v1/webhooks", response_model=WebhookList, summary="List webhook endpoints")
 async def list_webhooks(runtime: RuntimeDep, principal: Admin) -> WebhookList:
-    records = await run_in_threadpool(webhooks.list_endpoints, runtime.db, principal.tenant)
+    records = await run_blocking(webhooks.list_endpoints, runtime.db, principal.tenant)
     return WebhookList(items=[WebhookOut.of(r) for r in records])
 
 
 @router.delete("/v1/webhooks/{endpoint_id}", status_code=204, summary="Remove a webhook endpoint")
 async def remove_webhook(endpoint_id: str, runtime: RuntimeDep, principal: Admin) -> Response:
-    removed = is_valid_id(endpoint_id) and await run_in_threadpool(
+    removed = is_valid_id(endpoint_id) and await run_blocking(
         webhooks.remove_endpoint, runtime.db, endpoint_id, principal.tenant
     )
     if not removed:

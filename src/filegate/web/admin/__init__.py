@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
+from filegate.blocking import run_blocking
 from filegate.config import Settings
 from filegate.domain import FileFilter, FileRecord, FileState, ReviewAction, Scope
 from filegate.errors import ErrorCode, FilegateError
@@ -80,7 +80,7 @@ async def _console(request: Request) -> Console | None:
     if session is None:
         return None
     try:
-        who = await run_in_threadpool(review.reviewer, runtime.db, session.key_id)
+        who = await run_blocking(review.reviewer, runtime.db, session.key_id)
     except FilegateError:
         return None
     get_limiter(request).request(who.key_id)
@@ -146,7 +146,7 @@ async def login(request: Request) -> Response:
     try:
         get_limiter(request).login(address)
         key = (await _form(request)).get("key", "").strip()
-        principal = await run_in_threadpool(keys_service.authenticate, runtime.db, key)
+        principal = await run_blocking(keys_service.authenticate, runtime.db, key)
     except FilegateError as exc:
         log.warning("review.sign_in_refused", reason=exc.code.value, address=address)
         message = "That is not a valid API key." if exc.code is ErrorCode.UNAUTHENTICATED else ""
@@ -207,7 +207,7 @@ async def file_list(request: Request) -> Response:
     profiles = sorted(runtime.settings.profiles)
     try:
         wanted = _filter(console.who.tenant, shown)
-        page, cursor = await run_in_threadpool(
+        page, cursor = await run_blocking(
             review.list_files, runtime.db, wanted, params.get("cursor") or None
         )
     except FilegateError as exc:
@@ -262,7 +262,7 @@ async def _file_response(
     notice: str | None = None,
 ) -> Response:
     try:
-        view = await run_in_threadpool(_file_view, request, console.who, file_id)
+        view = await run_blocking(_file_view, request, console.who, file_id)
     except FilegateError as exc:
         return _html(pages.problem_page("Not found", exc.message), STATUS[exc.code])
     body = pages.file_page(
@@ -310,7 +310,7 @@ async def preview(request: Request, file_id: str) -> Response:
         return _forbidden("Sign in first.")
     runtime = get_runtime(request)
     try:
-        record, _ = await run_in_threadpool(review.get_file, runtime.db, console.who, file_id)
+        record, _ = await run_blocking(review.get_file, runtime.db, console.who, file_id)
     except FilegateError as exc:
         return _html(pages.problem_page("Not found", exc.message), STATUS[exc.code])
     if record.state is not FileState.CLEAN or record.detected_type not in PREVIEW_IMAGES:
@@ -329,7 +329,7 @@ async def act(request: Request, file_id: str, action: str) -> Response:
     runtime = get_runtime(request)
     services = review.Services(runtime.db, runtime.storage, runtime.queue, runtime.settings)
     try:
-        await run_in_threadpool(
+        await run_blocking(
             review.act, services, console.who, ReviewAction(action), file_id, form.get("reason", "")
         )
     except FilegateError as exc:
@@ -344,7 +344,7 @@ async def audit(request: Request) -> Response:
     console = await _console(request)
     if console is None:
         return _see_other("/admin/login")
-    rows = await run_in_threadpool(review.recent, get_runtime(request).db, console.who.tenant)
+    rows = await run_blocking(review.recent, get_runtime(request).db, console.who.tenant)
     notice = "Done: delete." if request.query_params.get("done") == ReviewAction.DELETE else None
     return _html(pages.audit_page(rows, csrf=console.csrf, who=console.who.name, notice=notice))
 
@@ -368,6 +368,6 @@ async def keys_and_webhooks(request: Request) -> Response:
     if console is None:
         return _see_other("/admin/login")
     db, tenant = get_runtime(request).db, console.who.tenant
-    keys = await run_in_threadpool(keys_service.list_keys, db, tenant)
-    endpoints = await run_in_threadpool(webhooks.list_endpoints, db, tenant)
+    keys = await run_blocking(keys_service.list_keys, db, tenant)
+    endpoints = await run_blocking(webhooks.list_endpoints, db, tenant)
     return _html(pages.keys_page(keys, endpoints, csrf=console.csrf, who=console.who.name))
