@@ -65,6 +65,8 @@ _METADATA_KEYS = {
 }
 # Raw findings whose bytes a copy leaves behind: under when_needed they call for one.
 _REMOVABLE_CODES = frozenset({"image_trailing_data", "image_embedded_markup", "image_polyglot"})
+# x265's speed/effort preset for HEIC copies (see ``_encoder_options``).
+HEIF_PRESET = "medium"
 # Pillow's writers hold every frame while encoding; a copy of this many bytes of pixels fits in
 # the sandbox's 2 GiB beside the decoder and the type model. Past it, the first frame is kept.
 COPY_BYTES = 768 * 1024 * 1024
@@ -569,6 +571,11 @@ def _encoder_options(image: Image.Image, job: _Job) -> dict[str, Any]:
         options.update(lossless=job.lossless, quality=90)
     elif plugin in ("HEIF", "AVIF"):
         options["quality"] = 90
+        if plugin == "HEIF":
+            # libheif runs x265 at its "slow" preset; x265's own default, "medium", takes half
+            # the CPU (10 s -> 4.4 s for a 5 Mpx phone photo) for a copy within 2% of the size
+            # and as close to the decoded pixels (PSNR within 0.3 dB either way, tests/realworld).
+            options["enc_params"] = {"preset": HEIF_PRESET}
     elif plugin == "TIFF":
         options["compression"] = "tiff_deflate"
     elif plugin == "ICO":
