@@ -19,7 +19,7 @@ from typing import Any
 import redis
 import structlog
 from huey import Huey, RedisHuey, SqliteHuey, crontab, signals
-from huey.consumer import Consumer
+from huey.consumer import Consumer, Worker
 
 from filegate.config import Settings, parse_cron
 from filegate.domain import SCHEDULED_JOBS, JobKind, JobRecord
@@ -63,7 +63,70 @@ def make_huey(settings: Settings) -> Huey:
     return SqliteHuey(settings.queue_name, results=False, filename=str(path), utc=True, timeout=15)
 
 
-class _QuietConsumer(Consumer):  # type: ignore[misc]
+class Wakeup:
+    """Wakes this process's idle worker threads when this process sends a job.
+
+    huey's worker threads poll a SQLite queue, backing off to ``worker_poll_seconds`` while
+    idle, so the first upload after a quiet spell waited up to that long (125 ms on average
+    at the default) before anyone looked at it. The embedded worker shares the process with
+    the API that sends its jobs, so it is told at once; a job from another process is still
+    found by polling. (Redis needs none of this: its workers block on the list.)
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self.sent = 0
+
+    def notify(self) -> None:
+        with self._condition:
+            self.sent += 1
+            self._condition.notify_all()
+
+    def wait(self, seen: int, seconds: float) -> None:
+        """Until a job is sent after the ``seen``-th, or ``seconds`` pass."""
+        with self._condition:
+            self._condition.wait_for(lambda: self.sent != seen, seconds)
+
+
+class _WakeableWorker(Worker):  # type: ignore[misc]
+    """huey's worker thread, whose idle sleep ends when this process sends a job."""
+
+    wakeup: Wakeup
+    delay: float
+    max_delay: float
+    backoff: float
+    _seen: int = 0
+
+    def loop(self, now: Any = None) -> None:
+        # Read before looking at the queue: a job sent after that look wakes the sleep below.
+        self._seen = self.wakeup.sent
+        super().loop(now)
+
+    def sleep(self) -> None:
+        delay = min(self.delay, self.max_delay)
+        self.wakeup.wait(self._seen, delay)
+        self.delay = delay * self.backoff
+
+
+class _Consumer(Consumer):  # type: ignore[misc]
+    """huey's consumer with wakeable worker threads."""
+
+    def __init__(self, huey: Huey, wakeup: Wakeup, **options: Any) -> None:
+        self.wakeup = wakeup
+        super().__init__(huey, **options)
+
+    def _create_worker(self) -> Worker:
+        worker = _WakeableWorker(
+            huey=self.huey,
+            default_delay=self.default_delay,
+            max_delay=self.max_delay,
+            backoff=self.backoff,
+        )
+        worker.wakeup = self.wakeup
+        return worker
+
+
+class _QuietConsumer(_Consumer):
     """A consumer that leaves the process's signal handlers alone (uvicorn owns them)."""
 
     def _set_signal_handlers(self) -> None:
@@ -84,6 +147,7 @@ class HueyQueue:
         self._held_kinds: frozenset[JobKind] = frozenset()
         self._held: list[JobRecord] = []
         self._unsent_lock = threading.Lock()
+        self._wakeup = Wakeup()
 
     def dispatch(self, jobs: Iterable[JobRecord]) -> None:
         """Send triggers; one the broker refuses is kept here and sent again with the next
@@ -154,6 +218,7 @@ class HueyQueue:
             self._task.schedule(args, eta=job.run_after)
         else:
             self._task(*args)
+            self._wakeup.notify()
 
     def bind(self, runner: Runner, fire: Firer, release: Runner) -> None:
         """Make this process able to run jobs: the trigger task and the cron schedules.
@@ -191,10 +256,11 @@ class HueyQueue:
         self._runner(JobKind(kind), subject)
 
     def consumer(self, *, quiet: bool) -> Consumer:
-        cls = _QuietConsumer if quiet else Consumer
+        cls = _QuietConsumer if quiet else _Consumer
         poll = self._settings.worker_poll_seconds
         return cls(
             self.huey,
+            self._wakeup,
             workers=self._settings.worker_threads,
             worker_type="thread",
             initial_delay=min(0.05, poll),
