@@ -6,14 +6,19 @@ runs two real server processes (tests/e2e/test_quotas_live.py).
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from filegate.config import Quotas, Settings
 from filegate.inspect.sandbox import Sandbox
+from filegate.services.ratelimits import RateLimiter
+from filegate.web.deps import count_request
 from tests.conftest import Api, running_api
 from tests.support.services import forget_redis_keys
 
@@ -189,3 +194,31 @@ def test_a_redis_outage_lets_requests_through(
     with running_api(down, sandbox) as api:
         statuses = [api.client.get("/v1/files", headers=api.auth()).status_code for _ in range(3)]
         assert statuses == [200, 200, 200]
+
+
+@pytest.mark.redis
+def test_a_request_count_kept_in_redis_runs_off_the_event_loop(redis_limits: Settings) -> None:
+    """The console counts a request outside principal_for; a count in Redis is network I/O
+    and must not run on the event loop (a slow Redis would stall every request)."""
+    limiter = RateLimiter(_with(redis_limits, requests_per_second=5))
+    local = RateLimiter(
+        _with(redis_limits.model_copy(update={"queue_url": ""}), requests_per_second=5)
+    )
+    assert limiter.request_waits
+    assert not local.request_waits
+    threads: list[threading.Thread] = []
+
+    async def main() -> None:
+        for counted in (limiter, local):
+            original = counted.request
+
+            def request(key_id: str, original: Any = original) -> None:
+                threads.append(threading.current_thread())
+                original(key_id)
+
+            counted.request = request  # type: ignore[method-assign]
+            await count_request(counted, "key-1")
+
+    asyncio.run(main())
+    assert threads[0] is not threading.main_thread()  # Redis: in a thread
+    assert threads[1] is threading.main_thread()  # in process: no hop

@@ -58,6 +58,15 @@ def _authenticate(
     return principal
 
 
+async def count_request(limiter: RateLimiter, key_id: str) -> None:
+    """Count one request by ``key_id`` (429 past its limit); in a thread when the count is kept
+    in a shared Redis, so a slow Redis never holds the event loop."""
+    if limiter.request_waits:
+        await run_blocking(limiter.request, key_id)
+    else:
+        limiter.request(key_id)
+
+
 async def principal_for(
     request: Request, token: str, scope: Scope | None, *, tokens: bool = False
 ) -> Principal:

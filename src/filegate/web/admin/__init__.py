@@ -37,7 +37,7 @@ from filegate.web.admin.session import (
     issue,
     read,
 )
-from filegate.web.deps import get_limiter, get_runtime
+from filegate.web.deps import count_request, get_limiter, get_runtime
 from filegate.web.files import send_file
 from filegate.web.headers import request_facts
 from filegate.web.problems import STATUS
@@ -83,7 +83,7 @@ async def _console(request: Request) -> Console | None:
         who = await run_blocking(review.reviewer, runtime.db, session.key_id)
     except FilegateError:
         return None
-    get_limiter(request).request(who.key_id)
+    await count_request(get_limiter(request), who.key_id)
     return Console(who, session, csrf_token(runtime.settings, session))
 
 
