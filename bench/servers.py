@@ -36,6 +36,7 @@ from typing import IO, Any
 import httpx2 as httpx
 import redis
 import sqlalchemy as sa
+from tests.support.services import forget_redis_keys
 
 from bench.peers import Peers
 from bench.s3 import Bucket, S3Service, with_credentials
@@ -607,7 +608,7 @@ class FilegatePgServer(FilegateServer):
         if self._database_created:
             _postgres_admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
             self._database_created = False
-        _forget_queue(self.queue_name)
+        forget_redis_keys(REDIS_URL, self.queue_name)
 
 
 def _postgres_admin(statement: str) -> None:
@@ -618,17 +619,6 @@ def _postgres_admin(statement: str) -> None:
             connection.execute(sa.text(statement))
     finally:
         engine.dispose()
-
-
-def _forget_queue(queue_name: str) -> None:
-    """Delete the Redis keys of ``queue_name`` (its queue, schedule and rate limits)."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"*{queue_name}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 def postgres_and_redis_problem() -> str | None:
