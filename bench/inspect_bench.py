@@ -2,16 +2,18 @@
 
 ``python -m bench.inspect_bench`` (``make bench-inspect``) generates, in a temporary directory,
 2,000 small files (PNG, text, CSV, a one-page PDF, a small docx) and a 500 MB text file (plus a
-zip of 500 MB of text), runs each through one warm ``Sandbox`` as the worker does (sanitised
-copy included, ClamAV not), and reports files/s, MB/s, wall time and the sandbox child's peak
-RSS (``VmHWM``, reset before each workload). It writes ``bench/results/inspect-<date>.json``
-and the "Inspection throughput" section of ``docs/benchmarks.md``. MB are 10^6 bytes.
+zip of 500 MB of text), runs each through a warm ``Sandbox`` as the worker does (its
+``inspection_processes`` children inspecting at once, sanitised copy included, ClamAV not), and
+reports files/s, MB/s, wall time and the largest sandbox child's peak RSS (``VmHWM``, reset
+before each workload). It writes ``bench/results/inspect-<date>.json`` and the "Inspection
+throughput" section of ``docs/benchmarks.md``. MB are 10^6 bytes.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import io
@@ -33,7 +35,7 @@ import pikepdf
 from PIL import Image
 
 from bench import report
-from filegate.config import builtin_profiles
+from filegate.config import Settings, builtin_profiles
 from filegate.inspect.base import Job
 from filegate.inspect.sandbox import Sandbox
 
@@ -177,11 +179,11 @@ def big_zip(path: Path, size: int) -> Path:
 # --- measuring ------------------------------------------------------------------------------------
 
 
-def child_pid(sandbox: Sandbox) -> int:
-    process = sandbox._process  # the benchmark reads the child's /proc entry
-    if process is None or process.pid is None:
-        raise RuntimeError("the sandbox has no child process")
-    return process.pid
+def child_pids(sandbox: Sandbox) -> list[int]:
+    pids = sandbox.pids()  # the benchmark reads the children's /proc entries
+    if len(pids) != sandbox.processes:
+        raise RuntimeError(f"the sandbox runs {len(pids)} of its {sandbox.processes} children")
+    return pids
 
 
 def reset_peak(pid: int) -> None:
@@ -216,20 +218,31 @@ def inspect(sandbox: Sandbox, path: Path, name: str, scratch: Path) -> str:
 def workload(
     sandbox: Sandbox, files: list[tuple[Path, str]], scratch: Path, label: str
 ) -> dict[str, Any]:
-    pid = child_pid(sandbox)
-    reset_peak(pid)
+    """The files through the sandbox, as many at once as it has children (the worker's threads
+    do the same); each job its own sanitised-copy path."""
+    pids = child_pids(sandbox)
+    for pid in pids:
+        reset_peak(pid)
+    scratch.mkdir(exist_ok=True)
+
+    def one(numbered: tuple[int, tuple[Path, str]]) -> tuple[str, str, float]:
+        number, (path, name) = numbered
+        started = time.perf_counter()
+        state = inspect(sandbox, path, name, scratch / str(number))
+        return state, name.rpartition(".")[2], time.perf_counter() - started
+
     states: collections.Counter[str] = collections.Counter()
     per_kind: dict[str, list[float]] = collections.defaultdict(list)
     started = time.perf_counter()
-    for path, name in files:
-        one = time.perf_counter()
-        states[inspect(sandbox, path, name, scratch)] += 1
-        per_kind[name.rpartition(".")[2]].append(time.perf_counter() - one)
+    with concurrent.futures.ThreadPoolExecutor(sandbox.processes) as pool:
+        for state, kind, seconds in pool.map(one, enumerate(files)):
+            states[state] += 1
+            per_kind[kind].append(seconds)
     seconds = time.perf_counter() - started
     size = sum(path.stat().st_size for path, _ in files)
     content = sum(content_size(path) for path, _ in files)
-    if child_pid(sandbox) != pid:
-        raise RuntimeError(f"{label}: the sandbox child was restarted (a crash or a timeout)")
+    if child_pids(sandbox) != pids:
+        raise RuntimeError(f"{label}: a sandbox child was restarted (a crash or a timeout)")
     return {
         "workload": label,
         "files": len(files),
@@ -238,7 +251,7 @@ def workload(
         "seconds": round(seconds, 3),
         "files_per_s": round(len(files) / seconds, 1),
         "mb_per_s": round(content / MB / seconds, 1),
-        "peak_rss_mb": round(peak_rss_mb(pid), 1),
+        "peak_rss_mb": round(max(peak_rss_mb(pid) for pid in pids), 1),
         "verdicts": dict(states),
         "median_ms": {kind: round(statistics.median(s) * 1000, 1) for kind, s in per_kind.items()},
     }
@@ -249,19 +262,24 @@ def realworld_files() -> list[tuple[Path, str]]:
     return [(path, path.name) for path in sorted(REALWORLD.rglob("*")) if path.is_file()]
 
 
-def run(small: int, big_mb: int, with_zip: bool, real: bool = True) -> dict[str, Any]:
+def run(
+    small: int, big_mb: int, with_zip: bool, real: bool = True, processes: int | None = None
+) -> dict[str, Any]:
     record: dict[str, Any] = {"started": _now(), "machine": machine()}
+    processes = processes or Settings().inspection_processes
     with tempfile.TemporaryDirectory(prefix="filegate-inspect-bench-") as tmp:
         directory = Path(tmp)
         scratch = directory / "sanitized"
-        sandbox = Sandbox()
+        sandbox = Sandbox(processes=processes)
         try:
             (directory / "warm").mkdir()
             (directory / "small").mkdir()
             started = time.perf_counter()
-            for path, name in small_files(directory / "warm", len(KINDS)):
-                if inspect(sandbox, path, name, scratch) != "clean":
-                    raise RuntimeError(f"warm-up: {name} was not accepted; is the sandbox up?")
+            sandbox.start()
+            # Every child warms up on one file of each kind.
+            warm = small_files(directory / "warm", len(KINDS)) * processes
+            if workload(sandbox, warm, scratch, "warm-up")["verdicts"] != {"clean": len(warm)}:
+                raise RuntimeError("warm-up: a file was not accepted; is the sandbox up?")
             warm_up = time.perf_counter() - started
             results = [workload(sandbox, small_files(directory / "small", small), scratch, "small")]
             if real:
@@ -274,7 +292,12 @@ def run(small: int, big_mb: int, with_zip: bool, real: bool = True) -> dict[str,
                 results.append(workload(sandbox, [(archive, "big.zip")], scratch, "big.zip"))
         finally:
             sandbox.close()
-    return {**record, "warm_up_seconds": round(warm_up, 2), "workloads": results}
+    return {
+        **record,
+        "processes": processes,
+        "warm_up_seconds": round(warm_up, 2),
+        "workloads": results,
+    }
 
 
 def _now() -> str:
@@ -324,16 +347,17 @@ def table(record: dict[str, Any]) -> str:
 
 
 NOTES = (
-    "One warm sandbox child (warm-up: one file of each kind, {warm_up} s) inspects the files one "
-    "after another, as the worker does: names, type detection (libmagic and Magika), the code "
-    "checks and the content inspectors, and a sanitised copy where the profile wants one (the "
-    "default: only a file with something to remove, such as a photo's EXIF); ClamAV is not part "
-    "of it. The real-world corpus is tests/realworld as it is: PDFs, office files, photos, "
-    "audio and video demuxed by FFmpeg, text and archives. The profile is the default one with "
-    "its size limit raised for the large files. A text file is judged by its head and tail, so "
-    "its time is a constant cost whatever its size; a zip is inflated member by member and each "
-    "member inspected, so its MB/s counts the inflated bytes. Peak RSS is `VmHWM` of the "
-    "sandbox child, reset before each workload. MB are 10^6 bytes."
+    "The sandbox as the worker runs it, with `inspection_processes` = {processes} children "
+    "(warm-up: one file of each kind per child, {warm_up} s): as many files are inspected at "
+    "once as it has children, each file by one child: names, type detection (libmagic and "
+    "Magika), the code checks and the content inspectors, and a sanitised copy where the "
+    "profile wants one (the default: only a file with something to remove, such as a photo's "
+    "EXIF); ClamAV is not part of it. The real-world corpus is tests/realworld as it is: PDFs, "
+    "office files, photos, audio and video demuxed by FFmpeg, text and archives. The profile is "
+    "the default one with its size limit raised for the large files. A text file is judged by "
+    "its head and tail, so its time is a constant cost whatever its size; a zip is inflated "
+    "member by member and each member inspected, so its MB/s counts the inflated bytes. Peak "
+    "RSS is `VmHWM` of the largest sandbox child, reset before each workload. MB are 10^6 bytes."
 )
 
 
@@ -353,7 +377,12 @@ def section(record: dict[str, Any], json_path: Path) -> str:
             "",
             table(record),
             "",
-            textwrap.fill(NOTES.format(warm_up=record["warm_up_seconds"]), 100),
+            textwrap.fill(
+                NOTES.format(
+                    processes=record.get("processes", 1), warm_up=record["warm_up_seconds"]
+                ),
+                100,
+            ),
             END,
         ]
     )
@@ -371,9 +400,18 @@ def main() -> None:
     parser.add_argument("--big-mb", type=int, default=500, help="size of the large files, MB")
     parser.add_argument("--no-zip", action="store_true", help="skip the large zip")
     parser.add_argument("--no-real", action="store_true", help="skip the real-world corpus")
+    parser.add_argument(
+        "--processes", type=int, help="sandbox children (default: inspection_processes)"
+    )
     parser.add_argument("--no-docs", action="store_true", help="print only; write nothing")
     args = parser.parse_args()
-    record = run(args.small, args.big_mb, with_zip=not args.no_zip, real=not args.no_real)
+    record = run(
+        args.small,
+        args.big_mb,
+        with_zip=not args.no_zip,
+        real=not args.no_real,
+        processes=args.processes,
+    )
     print(table(record))
     if args.no_docs:
         return

@@ -547,9 +547,9 @@ class Settings(_FileAndEnv):
     queue_url: str = ""
     # Separates several filegate installations on one Redis (the key prefix).
     queue_name: str = Field(default="filegate", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    # Threads per worker process; inspections share one sandbox child, so more threads mainly
-    # keep webhook deliveries and schedules from waiting behind a long inspection.
-    worker_threads: int = Field(default=2, ge=1, le=32)
+    # Threads per worker process. Up to inspection_processes of them inspect at once; the one
+    # more keeps webhook deliveries and schedules from waiting behind long inspections.
+    worker_threads: int = Field(default=3, ge=1, le=32)
     # How often an idle worker polls a SQLite queue (Redis wakes workers at once).
     worker_poll_seconds: float = Field(default=0.25, gt=0, le=10)
     # A job held longer than this is taken to have died with its worker and is run again.
@@ -605,7 +605,12 @@ class Settings(_FileAndEnv):
     # true: a file is never promoted unscanned; it waits in quarantine until clamd answers.
     scanner_required: bool = False
     scanner_timeout_seconds: float = Field(default=30.0, gt=0)
-    # Limits of the process that parses uploads (see inspect/sandbox.py for the reasons).
+    # Processes that parse uploads, per worker process: each inspects one file at a time and
+    # holds about 350 MB once warm. One per core, up to two, unless set.
+    inspection_processes: int = Field(
+        default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=32
+    )
+    # Limits of each process that parses uploads (see inspect/sandbox.py for the reasons).
     inspection_memory_bytes: ByteSize = ByteSize(2 * 1024 * 1024 * 1024)
     inspection_cpu_seconds: int = Field(default=60, gt=0)
     inspection_timeout_seconds: float = Field(default=120.0, gt=0)

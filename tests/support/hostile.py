@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import signal
 import time
+from pathlib import Path
 
 from filegate.domain import FileState, Verdict
 from filegate.inspect.base import Inspection, Job
@@ -43,3 +45,21 @@ def stopped(job: Job) -> Inspection:
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(3600)
     raise AssertionError("unreachable")
+
+
+def rendezvous(job: Job) -> Inspection:
+    """Clean only if another child runs a job on the same path at the same time."""
+    Path(f"{job.path}.{os.getpid()}").touch()
+    deadline = time.monotonic() + 10
+    while len(glob.glob(f"{glob.escape(job.path)}.*")) < 2:
+        if time.monotonic() > deadline:
+            raise AssertionError("no other child ran at the same time")
+        time.sleep(0.01)
+    return Inspection(Verdict(FileState.CLEAN, (), "text/plain"), str(os.getpid()))
+
+
+def as_named(job: Job) -> Inspection:
+    """The runner above that the file is named after ("crash.png" crashes): one child, many."""
+    runner = globals()[(job.original_name or "").partition(".")[0]]
+    result: Inspection = runner(job)
+    return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import time
 from pathlib import Path
 
@@ -61,6 +63,38 @@ def test_a_child_stopped_from_outside_is_no_verdict(tmp_path: Path) -> None:
             sandbox.run(job(tmp_path))
         sandbox.runner = "tests.support.hostile:behave"
         assert sandbox.run(job(tmp_path)).verdict.state is FileState.CLEAN
+    finally:
+        sandbox.close()
+
+
+def test_children_inspect_at_the_same_time(tmp_path: Path) -> None:
+    """Two files, two children: neither waits for the other (one child would deadlock)."""
+    sandbox = Sandbox(LIMITS, runner="tests.support.hostile:rendezvous", processes=2)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(sandbox.run, [job(tmp_path), job(tmp_path)]))
+        assert [r.verdict.state for r in results] == [FileState.CLEAN, FileState.CLEAN]
+        assert len({r.display_name for r in results}) == 2  # two child pids
+    finally:
+        sandbox.close()
+
+
+def test_a_crash_replaces_only_its_own_child(tmp_path: Path) -> None:
+    sandbox = Sandbox(LIMITS, runner="tests.support.hostile:as_named", processes=2)
+    behave = dataclasses.replace(job(tmp_path), original_name="behave.png")
+    try:
+        sandbox.start()
+        before = sandbox.pids()
+        assert len(before) == 2
+        crash = dataclasses.replace(behave, original_name="crash.png")
+        assert [f.code for f in sandbox.run(crash).verdict.findings] == ["inspection_failed"]
+        survivors = sandbox.pids()
+        assert len(survivors) == 1
+        assert survivors[0] in before
+        assert sandbox.run(behave).verdict.state is FileState.CLEAN
+        after = sandbox.pids()
+        assert len(after) == 2
+        assert survivors[0] in after
     finally:
         sandbox.close()
 

@@ -38,7 +38,8 @@ def build_runtime(settings: Settings, run_job: RunJob | None = None) -> tuple[Ru
                 memory_bytes=int(settings.inspection_memory_bytes),
                 cpu_seconds=settings.inspection_cpu_seconds,
                 wall_seconds=settings.inspection_timeout_seconds,
-            )
+            ),
+            processes=settings.inspection_processes,
         )
         run_job, warm_up = sandbox.run, sandbox.start
     inspector = Inspector(

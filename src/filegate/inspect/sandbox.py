@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import multiprocessing
+import queue
 import resource
 import signal
 import threading
@@ -97,22 +98,73 @@ STARTUP_SECONDS = 60.0
 
 
 class Sandbox:
-    """One child process at a time, restarted after any crash or timeout. Thread-safe."""
+    """Child processes that inspect one job each at a time; a job waits for a free one.
 
-    def __init__(self, limits: SandboxLimits | None = None, runner: str = RUNNER) -> None:
+    Thread-safe: each of the worker's threads can inspect at once, up to ``processes``. A
+    child is restarted after any crash or timeout, on its next job.
+    """
+
+    def __init__(
+        self, limits: SandboxLimits | None = None, runner: str = RUNNER, processes: int = 1
+    ) -> None:
+        if processes < 1:
+            raise ValueError("a sandbox needs at least one process")
         self.limits = limits or SandboxLimits()
         self.runner = runner
+        self._children = [_Child(self, number) for number in range(processes)]
+        # Last in, first out: a trickle of jobs keeps going to the same warm child.
+        self._free: queue.LifoQueue[_Child] = queue.LifoQueue()
+        for child in reversed(self._children):
+            self._free.put(child)
+
+    def run(self, job: Job) -> Inspection:
+        child = self._free.get()
+        try:
+            return child.run(job)
+        finally:
+            self._free.put(child)
+
+    def start(self) -> None:
+        """Start the children now, so the first uploads do not wait for their imports."""
+        for child in self._children:
+            child.start()
+
+    def close(self) -> None:
+        for child in self._children:
+            child.close()
+
+    @property
+    def processes(self) -> int:
+        return len(self._children)
+
+    def pids(self) -> list[int]:
+        """The children running now (the benchmark reads their /proc entries)."""
+        return [pid for child in self._children if (pid := child.pid) is not None]
+
+
+class _Child:
+    """One child process, started on first use and after every crash or timeout."""
+
+    def __init__(self, sandbox: Sandbox, number: int) -> None:
+        self._sandbox = sandbox
+        self._name = f"filegate-inspector-{number}"
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._process: BaseProcess | None = None
         self._connection: Connection | None = None
 
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.is_alive() else None
+
     def run(self, job: Job) -> Inspection:
+        wall_seconds = self._sandbox.limits.wall_seconds
         with self._lock:
             try:
                 connection = self._ensure_child()
                 connection.send(job)
-                if not connection.poll(self.limits.wall_seconds):
+                if not connection.poll(wall_seconds):
                     self._kill()
                     return _failed("inspection_timeout", "inspection exceeded its time limit")
                 result = connection.recv()
@@ -122,9 +174,8 @@ class Sandbox:
             return result
 
     def start(self) -> None:
-        """Start the child now, so the first upload does not wait for its imports."""
         with self._lock, contextlib.suppress(EOFError, OSError):
-            # A child that fails to start here is started again by the first job.
+            # A child that fails to start here is started again by its first job.
             self._ensure_child()
 
     def close(self) -> None:
@@ -135,11 +186,12 @@ class Sandbox:
         if self._process is not None and self._process.is_alive() and self._connection:
             return self._connection
         self._kill()
+        limits = self._sandbox.limits
         parent, child = self._context.Pipe()
         process = self._context.Process(
             target=_child,
-            args=(child, self.limits.memory_bytes, self.limits.cpu_seconds, self.runner),
-            name="filegate-inspector",
+            args=(child, limits.memory_bytes, limits.cpu_seconds, self._sandbox.runner),
+            name=self._name,
             daemon=True,
         )
         process.start()
