@@ -14,9 +14,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from filegate.config import Quotas, Settings
+from filegate.db.engine import Database
 from filegate.inspect.sandbox import Sandbox
+from filegate.services import quotas
 from filegate.services.ratelimits import RateLimiter
 from filegate.web.deps import count_request
 from tests.conftest import Api, running_api
@@ -107,6 +110,28 @@ def test_a_finished_tus_upload_leaves_the_in_flight_count(
         patch["Content-Type"] = "application/offset+octet-stream"
         assert api.client.patch(location, headers=patch, content=b"hello").status_code == 204
         assert _tus_create(api, 5) == 201
+
+
+def test_the_files_kept_are_summed_only_when_a_quota_on_them_is_set(
+    settings: Settings, db: Database
+) -> None:
+    """Summing a tenant's files reads every one of its rows: millions, for a big tenant.
+    The default quotas (uploads under way only) must not pay for it on every upload."""
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        quotas.check_room(db, settings, "t", 10, resumable=True)
+        assert statements, "the in-flight quota reads the uploads under way"
+        assert not [s for s in statements if "FROM files" in s]
+        stored = _with(settings, stored_files=5)
+        quotas.check_room(db, stored, "t", 10, resumable=True)
+        assert [s for s in statements if "FROM files" in s]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def test_uploads_per_minute_per_tenant(settings: Settings, sandbox: Sandbox) -> None:

@@ -25,11 +25,12 @@ class Usage:
     in_flight_bytes: int
 
 
-def usage(db: Database, settings: Settings, tenant: str) -> Usage:
+def usage(db: Database, settings: Settings, tenant: str, *, stored: bool = True) -> Usage:
     """What ``tenant`` keeps and has under way. A deferred length counts as its profile's
-    ``max_size``: that is what the upload may still become."""
+    ``max_size``: that is what the upload may still become. ``stored=False`` leaves out what
+    it keeps (zeros): that sum reads every file row of the tenant."""
     with db.session() as session:
-        files, size = Files(session).stored(tenant)
+        files, size = Files(session).stored(tenant) if stored else (0, 0)
         groups = Uploads(session).in_flight(tenant, utcnow())
     in_flight = sum(
         declared + deferred * _max_size(settings, profile)
@@ -59,7 +60,9 @@ def check_room(
     checks_in_flight = resumable and bool(quotas.in_flight_bytes or quotas.in_flight_uploads)
     if not (checks_stored or checks_in_flight):
         return  # nothing to check: no query on the upload path
-    now = usage(db, settings, tenant)
+    # Uploads under way are few; the files kept can be millions, so they are only summed
+    # when a quota on them is set.
+    now = usage(db, settings, tenant, stored=checks_stored)
     wanted = [
         ("stored_bytes", int(quotas.stored_bytes), now.stored_bytes + now.in_flight_bytes, adding),
         ("stored_files", quotas.stored_files, now.stored_files + now.in_flight_uploads, 1),
