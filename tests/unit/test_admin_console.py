@@ -15,16 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from filegate.config import Settings
-from filegate.db import migrate
-from filegate.domain import FileState, Finding, Scope
-from filegate.inspect.sandbox import Sandbox
-from filegate.services.keys import create_key, list_keys, revoke_key
+from filegate.domain import FileState, Finding
+from filegate.services.keys import list_keys, revoke_key
 from filegate.web.admin.session import COOKIE, SESSION_SECONDS
 from filegate.web.problems import _endpoints
-from tests.conftest import Api, running_api
+from tests.conftest import Api
+from tests.support.review import EMPTY, SCRIPT, TEXT, new_admin_key, review_settings, stored
 from tests.support.samples import png
-from tests.support.services import without_filegate_env
-from tests.unit.test_review import EMPTY, SCRIPT, TEXT, review_settings, stored
 
 # Plain HTTP gets a session only on loopback (docs/admin-console.md).
 LOCAL = "http://127.0.0.1"
@@ -33,22 +30,13 @@ CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    without_filegate_env(monkeypatch, tmp_path)
-    migrate.upgrade(database_url)
-    return review_settings(tmp_path, database_url)
-
-
-@pytest.fixture
-def api(settings: Settings, sandbox: Sandbox) -> Iterator[Api]:
-    with running_api(settings, sandbox) as built:
-        yield built
+    """The ``api`` fixture (tests/conftest.py) runs on these."""
+    return review_settings(tmp_path, database_url, monkeypatch)
 
 
 @pytest.fixture
 def admin_key(api: Api) -> str:
-    return create_key(
-        api.runtime.db, tenant="tenant-a", scopes=frozenset({Scope.ADMIN}), name="ops"
-    )[1]
+    return new_admin_key(api, "ops")[1]
 
 
 def sign_in(client: TestClient, key: str, base: str = LOCAL) -> httpx.Response:

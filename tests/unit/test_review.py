@@ -5,21 +5,18 @@ audit row that nothing can change."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
-from filegate.config import Settings, action_code_problems, builtin_profiles, load_settings
-from filegate.db import migrate
-from filegate.db.repository import AuditLog, Files, Jobs, WebhookEndpoints, WebhookEvents
+from filegate.config import Settings, action_code_problems, load_settings
+from filegate.db.repository import AuditLog, Jobs, WebhookEndpoints, WebhookEvents
 from filegate.domain import (
     Area,
     EventType,
     FileFilter,
-    FileRecord,
     FileState,
     Finding,
     JobKind,
@@ -31,34 +28,26 @@ from filegate.domain import (
     utcnow,
 )
 from filegate.errors import ErrorCode, FilegateError
-from filegate.inspect.sandbox import Sandbox
 from filegate.services import review
 from filegate.services.keys import create_key, revoke_key
-from tests.conftest import Api, running_api
-from tests.support.services import without_filegate_env
-
-TEXT = b"".join(b"line %d of a note under review\n" % i for i in range(20))
-OVERRIDABLE = ["empty_file", "type_not_allowed"]
-
-
-def review_settings(tmp_path: Path, database_url: str) -> Settings:
-    """Built-in profiles, the default one letting reviewers override two findings."""
-    profiles = builtin_profiles()
-    profiles["default"] = profiles["default"].model_copy(update={"overridable": OVERRIDABLE})
-    return load_settings(data_dir=tmp_path / "var", database_url=database_url, profiles=profiles)
+from tests.conftest import Api
+from tests.support.review import (
+    EMPTY,
+    MALWARE,
+    OVERRIDABLE,
+    SCRIPT,
+    TEXT,
+    current,
+    new_admin_key,
+    review_settings,
+    stored,
+)
 
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    without_filegate_env(monkeypatch, tmp_path)
-    migrate.upgrade(database_url)
-    return review_settings(tmp_path, database_url)
-
-
-@pytest.fixture
-def api(settings: Settings, sandbox: Sandbox) -> Iterator[Api]:
-    with running_api(settings, sandbox) as built:
-        yield built
+    """The ``api`` fixture (tests/conftest.py) runs on these."""
+    return review_settings(tmp_path, database_url, monkeypatch)
 
 
 @pytest.fixture
@@ -69,49 +58,8 @@ def services(api: Api) -> review.Services:
 
 @pytest.fixture
 def who(api: Api) -> review.Reviewer:
-    key, _ = create_key(
-        api.runtime.db, tenant="tenant-a", scopes=frozenset({Scope.ADMIN}), name="alice"
-    )
+    key, _ = new_admin_key(api, "alice")
     return review.reviewer(api.runtime.db, key.id)
-
-
-def stored(
-    api: Api,
-    state: FileState,
-    findings: tuple[Finding, ...] = (),
-    *,
-    data: bytes = TEXT,
-    tenant: str = "tenant-a",
-    detected_type: str = "text/plain",
-) -> FileRecord:
-    """A decided file as promotion leaves it: clean bytes in clean, rejected in quarantine."""
-    now = utcnow()
-    digest = hashlib.sha256(data).hexdigest()
-    record = FileRecord(
-        id=new_id(),
-        tenant=tenant,
-        original_name="note.txt",
-        display_name="note.txt",
-        size=len(data),
-        sha256=digest,
-        declared_type="text/plain",
-        detected_type=detected_type,
-        profile="default",
-        state=state,
-        findings=findings,
-        created_at=now,
-        updated_at=now,
-        inspected_at=now,
-    )
-    area = Area.CLEAN if state is FileState.CLEAN else Area.QUARANTINE
-    writer = api.runtime.storage.writer(area, record.id)
-    writer.write(data)
-    writer.commit()
-    with api.runtime.db.session() as session:
-        Files(session).add(record)
-    added = current(api, record.id)
-    assert added is not None
-    return added
 
 
 def hook(api: Api) -> str:
@@ -133,19 +81,9 @@ def events(api: Api, file_id: str) -> list[str]:
     return sorted(row.type.value for row in rows)
 
 
-def current(api: Api, file_id: str) -> FileRecord | None:
-    with api.runtime.db.session() as session:
-        return Files(session).get(file_id)
-
-
 def audit_of(api: Api, file_id: str) -> list[review.AuditRecord]:
     with api.runtime.db.session() as session:
         return AuditLog(session).for_file(file_id, "tenant-a", 10)
-
-
-EMPTY = Finding("empty_file", "the file is empty")
-MALWARE = Finding("malware_found", "ClamAV found Eicar-Signature")
-SCRIPT = Finding("script", "a shell script")
 
 
 def refused(call: object) -> FilegateError:
