@@ -433,8 +433,8 @@ class Schedules(BaseModel):
     reconcile: str = "17 * * * *"
     # Quarantined files whose job was lost or whose scanner was down are queued again.
     rescan: str = "* * * * *"
-    # Rejected files older than rejected_retention_seconds are deleted, and status history
-    # older than status_retention_days.
+    # Rejected files older than rejected_retention_seconds are deleted, status history older
+    # than status_retention_days, and upload tokens and share links a week past their expiry.
     purge: str = "43 3 * * *"
 
     @field_validator("expire", "reconcile", "rescan", "purge")

@@ -217,7 +217,7 @@ def test_every_job_type_run_twice_changes_nothing_the_second_time(
             "orphan_objects=1 orphan_uploads=0 lost_files=0 misplaced=0 stale_temp=0"
         ),
         JobKind.RESCAN: "requeued=0 recovered=0",
-        JobKind.PURGE: "purged=0 ledger_rows=0 signal_rows=0 process_rows=0",
+        JobKind.PURGE: "purged=0 ledger_rows=0 signal_rows=0 process_rows=0 tokens=0 share_links=0",
     }
     expected_second = {
         JobKind.EXPIRE: "expired=0 removed=0",
@@ -225,7 +225,7 @@ def test_every_job_type_run_twice_changes_nothing_the_second_time(
             "orphan_objects=0 orphan_uploads=0 lost_files=0 misplaced=0 stale_temp=0"
         ),
         JobKind.RESCAN: "requeued=0 recovered=0",
-        JobKind.PURGE: "purged=0 ledger_rows=0 signal_rows=0 process_rows=0",
+        JobKind.PURGE: "purged=0 ledger_rows=0 signal_rows=0 process_rows=0 tokens=0 share_links=0",
     }
     for kind, first in expected_first.items():
         assert runner.fire_slot(kind, f"first-{kind.value}")

@@ -337,7 +337,9 @@ def test_the_purge_job_forgets_old_status_history(db: Database, tmp_path: Path) 
             pid=1,
             now=long_ago,
         )
-    outcome = maintenance.purge(db, LocalStorage(tmp_path / "storage"), 3600, 14)
+    outcome = maintenance.purge(
+        db, LocalStorage(tmp_path / "storage"), 3600, 14, tus_expiry_seconds=86_400
+    )
     assert "signal_rows=1 process_rows=1" in outcome
 
 

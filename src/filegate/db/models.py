@@ -247,6 +247,8 @@ class ShareLinkRow(Base):
     """
 
     __tablename__ = "share_links"
+    # The purge deletes links some days past their expiry without reading the whole table.
+    __table_args__ = (Index("ix_share_links_expires_at", "expires_at"),)
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     file_id: Mapped[str] = mapped_column(String(26), index=True)
@@ -266,6 +268,8 @@ class UploadTokenRow(Base):
     created (counted in the row, so parallel creates cannot pass ``max_files``)."""
 
     __tablename__ = "upload_tokens"
+    # The purge deletes tokens some days past their expiry without reading the whole table.
+    __table_args__ = (Index("ix_upload_tokens_expires_at", "expires_at"),)
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(64))

@@ -94,7 +94,11 @@ def build_worker(
             # `runner` is bound below; the lambda looks it up when a rescan runs.
             JobKind.RESCAN: lambda _: maintenance.rescan(db, queue, runner.recover),
             JobKind.PURGE: lambda _: maintenance.purge(
-                db, storage, settings.rejected_retention_seconds, settings.status_retention_days
+                db,
+                storage,
+                settings.rejected_retention_seconds,
+                settings.status_retention_days,
+                tus_expiry_seconds=settings.tus_expiry_seconds,
             ),
             JobKind.EVICT: lambda key: evictions.evict(settings, key),
         },

@@ -1,6 +1,7 @@
 """The scheduled jobs: expire unfinished uploads, reconcile storage with the DB, re-queue what
-waits, purge old rejections. Each is idempotent: a second run right after the first finds
-nothing left to do, and a run cut short by a crash is finished by the next one.
+waits, purge old rejections and lapsed upload tokens and share links. Each is idempotent: a
+second run right after the first finds nothing left to do, and a run cut short by a crash is
+finished by the next one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ import structlog
 from sqlalchemy.orm import Session
 
 from filegate.db.engine import Database
-from filegate.db.repository import Files, Jobs, Processes, Signals, Uploads
+from filegate.db.repository import (
+    Files,
+    Jobs,
+    Processes,
+    ShareLinks,
+    Signals,
+    Uploads,
+    UploadTokens,
+)
 from filegate.domain import (
     SCHEDULED_JOBS,
     Area,
@@ -38,6 +47,12 @@ BATCH = 500
 # One run does at most this much; the next run carries on (keeps a run's duration bounded).
 MAX_PER_RUN = 20_000
 SCHEDULE_LEDGER_DAYS = 7
+# Upload tokens and share links are deleted this long after their expires_at, revoked ones
+# too (a token lives a day at most; a revoked link's row refuses nothing a missing row would
+# not). No answer needs a lapsed row: unknown, expired and revoked answer alike (401
+# unauthenticated, 403 link_invalid). The week keeps a late revocation of a lapsed one a 204,
+# not a 404, and the id in `uploaded_by` and in the logs traceable to its row for a while.
+LAPSED_GRACE = timedelta(days=7)
 
 
 def expire_uploads(db: Database, storage: Storage, queue: JobQueue) -> str:
@@ -246,10 +261,16 @@ def rescan(db: Database, queue: JobQueue, recover: Callable[[], int]) -> str:
 
 
 def purge(
-    db: Database, storage: Storage, rejected_retention_seconds: float, status_retention_days: int
+    db: Database,
+    storage: Storage,
+    rejected_retention_seconds: float,
+    status_retention_days: int,
+    *,
+    tus_expiry_seconds: float,
 ) -> str:
     """The daily clean-up: rejected files past their retention (bytes first, then the row,
-    guarded by its state), finished schedule slots, and status-page history past its own."""
+    guarded by its state), finished schedule slots, status-page history past its own, and
+    upload tokens and share links past their expiry by ``LAPSED_GRACE``."""
     now = utcnow()
     cutoff = now - timedelta(seconds=rejected_retention_seconds)
     purged = 0
@@ -267,9 +288,36 @@ def purge(
         )
         signal_rows = Signals(session).forget_before(history)
         process_rows = Processes(session).forget_before(history)
+    tokens, links = _forget_lapsed(db, now, tus_expiry_seconds)
     if purged:
         log.info("purge.rejected", count=purged)
+    if tokens or links:
+        log.info("purge.lapsed", tokens=tokens, share_links=links)
     return (
         f"purged={purged} ledger_rows={forgotten} signal_rows={signal_rows} "
-        f"process_rows={process_rows}"
+        f"process_rows={process_rows} tokens={tokens} share_links={links}"
     )
+
+
+def _forget_lapsed(db: Database, now: datetime, tus_expiry_seconds: float) -> tuple[int, int]:
+    """Upload tokens and share links that expired over ``LAPSED_GRACE`` ago; how many of each."""
+    # A PATCH renews an upload, and a token PATCHes only while live: an upload it created
+    # expires within tus_expiry_seconds of the token (an API key carrying it on needs no
+    # token row), so a row kept that long outlives whatever the token could still send.
+    token_cutoff = now - max(LAPSED_GRACE, timedelta(seconds=tus_expiry_seconds))
+    link_cutoff = now - LAPSED_GRACE
+    tokens = _in_batches(db, lambda s: UploadTokens(s).forget_expired(token_cutoff, BATCH))
+    links = _in_batches(db, lambda s: ShareLinks(s).forget_expired(link_cutoff, BATCH))
+    return tokens, links
+
+
+def _in_batches(db: Database, forget: Callable[[Session], int]) -> int:
+    """Run ``forget`` (at most ``BATCH`` rows) a transaction at a time, up to ``MAX_PER_RUN``."""
+    forgotten = 0
+    while forgotten < MAX_PER_RUN:
+        with db.session() as session:
+            batch = forget(session)
+        forgotten += batch
+        if batch < BATCH:
+            break
+    return forgotten

@@ -1,11 +1,13 @@
-"""What every repository shares: one typed way to count changed rows, one to insert-if-new."""
+"""What every repository shares: one typed way to count changed rows, one to insert-if-new,
+one to delete the oldest expired rows."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session
@@ -28,3 +30,11 @@ def insert_new(session: Session, model: type[Any], values: Mapping[str, Any]) ->
     statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
     # RETURNING, not rowcount: psycopg reports -1 for a single-row INSERT here.
     return session.execute(statement.returning(*table.primary_key)).first() is not None
+
+
+def forget_expired(session: Session, model: type[Any], cutoff: datetime, limit: int) -> int:
+    """Delete up to ``limit`` rows of ``model`` whose ``expires_at`` is before ``cutoff``,
+    oldest first (its ``expires_at`` index serves both the filter and the order)."""
+    lapsed = select(model.id).where(model.expires_at < cutoff).order_by(model.expires_at)
+    statement = delete(model).where(model.id.in_(lapsed.limit(limit).scalar_subquery()))
+    return rows_changed(session.execute(statement))

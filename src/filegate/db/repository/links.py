@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from filegate.db.models import ShareLinkRow
-from filegate.db.repository.base import rows_changed
+from filegate.db.repository.base import forget_expired, rows_changed
 from filegate.domain import ShareLinkRecord
 
 
@@ -80,3 +80,7 @@ class ShareLinks:
     def of_file(self, file_id: str) -> list[ShareLinkRecord]:
         rows = self.session.scalars(select(ShareLinkRow).where(ShareLinkRow.file_id == file_id))
         return [_link_record(row) for row in rows]
+
+    def forget_expired(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` links that expired before ``cutoff``, oldest first."""
+        return forget_expired(self.session, ShareLinkRow, cutoff, limit)

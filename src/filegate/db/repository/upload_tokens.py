@@ -8,7 +8,7 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from filegate.db.models import ApiKeyRow, UploadTokenRow
-from filegate.db.repository.base import rows_changed
+from filegate.db.repository.base import forget_expired, rows_changed
 from filegate.domain import UploadGrant, UploadTokenRecord
 
 
@@ -111,3 +111,7 @@ class UploadTokens:
             .values(revoked_at=when)
         )
         return rows_changed(result) > 0
+
+    def forget_expired(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` tokens that expired before ``cutoff``, oldest first."""
+        return forget_expired(self.session, UploadTokenRow, cutoff, limit)
