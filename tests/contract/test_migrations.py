@@ -4,7 +4,9 @@ expected result as code (test_migration_lint.py checks them against the models).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
@@ -44,6 +46,30 @@ def test_upgrade_downgrade_upgrade(database_url: str) -> None:
 
     migrate.upgrade(database_url)
     assert schema(database_url) == (head(), MODEL_TABLES)
+
+
+def test_the_schema_check_knows_the_heads_without_alembic(database_url: str) -> None:
+    """``filegate serve`` checks the schema without importing Alembic: its heads are Alembic's,
+    and the check says current only at the head."""
+    assert migrate.heads() == set(
+        ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_heads()
+    )
+    assert not migrate.is_current(database_url)  # no alembic_version table yet
+    migrate.upgrade(database_url)
+    assert migrate.is_current(database_url)
+    migrate.downgrade(database_url, "-1")
+    assert not migrate.is_current(database_url)
+
+
+def test_a_script_the_schema_check_cannot_read_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "versions").mkdir()
+    (tmp_path / "versions" / "0001_a.py").write_text('revision = "0001"\ndown_revision = None\n')
+    (tmp_path / "versions" / "0002_b.py").write_text('revision = "0002"\ndown_revision = "0001"\n')
+    assert migrate.heads(tmp_path) == {"0002"}
+    merge = 'revision = "0003"\ndown_revision = ("0001", "0002")\n'
+    (tmp_path / "versions" / "0003_merge.py").write_text(merge)
+    with pytest.raises(ValueError, match=r"0003_merge\.py"):
+        migrate.heads(tmp_path)
 
 
 def revisions() -> list[Script]:
