@@ -165,9 +165,10 @@ class Prometheus:
         assert body["status"] == "success", body
         return body["data"]
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """The instant vector ``expr`` evaluates to now; raises on any error Prometheus gives."""
-        data = self.api("query", query=expr)
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """The instant vector ``expr`` evaluates to now (or at ``at``); raises on any error
+        Prometheus gives."""
+        data = self.api("query", query=expr, **({} if at is None else {"time": f"{at:.3f}"}))
         assert data["resultType"] == "vector", (expr, data)
         result: list[dict[str, Any]] = data["result"]
         return result
@@ -178,11 +179,20 @@ class Prometheus:
         assert len(result) <= 1, (expr, result)
         return float(result[0]["value"][1]) if result else None
 
-    def wait_scraped_since(self, moment: float, targets: int, timeout: float = 15.0) -> None:
+    def wait_scraped_since(self, moment: float, targets: int, timeout: float = 15.0) -> float:
         """Until every filegate target was scraped, successfully, by a scrape begun after
-        ``moment`` (the time.time() of this machine, which Prometheus shares)."""
+        ``moment`` (the time.time() of this machine, which Prometheus shares); returns a time
+        at which a query sees those scrapes, whatever the scrapes after them do (on a loaded
+        machine one can time out, and its target's gauges go stale until the next)."""
         expr = f'timestamp(up{{job=~"{SCRAPE}"}} == 1) > {moment:.3f}'
-        wait_for(lambda: len(self.query(expr)) == targets, timeout, f"a scrape after {moment}")
+        scraped: list[dict[str, Any]] = []
+
+        def all_scraped() -> bool:
+            scraped[:] = self.query(expr)
+            return len(scraped) == targets
+
+        wait_for(all_scraped, timeout, f"a scrape after {moment}")
+        return max(float(r["value"][1]) for r in scraped)
 
     def __enter__(self) -> Prometheus:
         try:
@@ -251,7 +261,7 @@ def test_prometheus_scrapes_two_api_processes_and_a_worker(tmp_path: Path) -> No
             prometheus.wait_scraped_since(time.time(), targets=3)
             check_what_prometheus_stores(prometheus)
             check_the_rules(prometheus)
-            check_the_dashboard(prometheus)
+            check_the_dashboard(prometheus, prometheus.wait_scraped_since(time.time(), 3))
 
 
 @contextmanager
@@ -313,9 +323,11 @@ def check_the_rules(prometheus: Prometheus) -> None:
     assert active <= expected
 
 
-def check_the_dashboard(prometheus: Prometheus) -> None:
+def check_the_dashboard(prometheus: Prometheus, at: float) -> None:
+    """Every panel that must show something does, evaluated at ``at``: just after a scrape of
+    every target succeeded."""
     results = {
-        query.where: prometheus.query(as_promql(query.expr, interval="1m"))
+        query.where: prometheus.query(as_promql(query.expr, interval="1m"), at=at)
         for query in dashboard_queries(load_dashboard())
     }
     for wanted in MUST_SHOW:
