@@ -606,7 +606,7 @@ class Settings(_FileAndEnv):
     scanner_required: bool = False
     scanner_timeout_seconds: float = Field(default=30.0, gt=0)
     # Processes that parse uploads, per worker process: each inspects one file at a time and
-    # holds about 350 MB once warm. One per core, up to two, unless set.
+    # holds 170-375 MB once warm (its peak in make bench-inspect). One per core, up to two.
     inspection_processes: int = Field(
         default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=32
     )
