@@ -54,8 +54,7 @@ def heads(scripts: Path = MIGRATIONS_DIR) -> set[str]:
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (scripts / "versions").glob("*.py"):
-        source = path.read_text()
-        lines = dict(_REVISION_LINE.findall(source))
+        lines = dict(_REVISION_LINE.findall(path.read_text()))
         # A merge's tuple of parents would be skipped silently: refuse it until it is needed.
         if "revision" not in lines or "down_revision" not in lines:
             raise ValueError(f"{path.name}: no `revision = ...` and `down_revision = ...` lines")

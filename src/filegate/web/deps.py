@@ -79,12 +79,12 @@ async def principal_for(
         get_limiter(request),
         get_verified_keys(request),
     )
-    # A key verified a moment ago needs no thread: no database, and an in-process count.
+    # A key verified a moment ago needs no database: only its request is counted.
     principal = verified.recent(token)
-    if principal is None or limiter.request_waits:
+    if principal is None:
         principal = await run_blocking(_authenticate, runtime, limiter, verified, token)
     else:
-        limiter.request(principal.key_id)
+        await count_request(limiter, principal.key_id)
     check_origin(runtime.settings, request.headers.get("origin"), principal.tenant)
     if principal.grant is not None and not tokens:
         raise FilegateError(

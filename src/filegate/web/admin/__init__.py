@@ -144,7 +144,8 @@ async def login(request: Request) -> Response:
         return _html(pages.login(message), 400)
     address = request.client.host if request.client else "unknown"
     try:
-        get_limiter(request).login(address)
+        # Kept in Redis when the limits are shared: off the event loop, like every count.
+        await run_blocking(get_limiter(request).login, address)
         key = (await _form(request)).get("key", "").strip()
         principal = await run_blocking(keys_service.authenticate, runtime.db, key)
     except FilegateError as exc:
