@@ -7,6 +7,7 @@ machine where that is not allowed skips (or fails under CI).
 
 from __future__ import annotations
 
+import errno
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,14 +43,16 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def _fill(path: Path) -> None:
-    """Write zeros until the disk refuses."""
-    with path.open("wb") as filler:
-        try:
+    """Write zeros until the disk refuses. A disk the uploads left too full to create the
+    file in is full already."""
+    try:
+        with path.open("wb") as filler:
             while True:
                 filler.write(b"\0" * 65536)
                 filler.flush()
-        except OSError:
-            pass
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
 
 
 def _upload(client: object, name: str, size: int) -> object:
