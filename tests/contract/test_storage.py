@@ -418,6 +418,37 @@ def test_deleting_an_upload_removes_every_piece(storage: Storage, small_parts: i
         assert storage._tails(U, key) == []
 
 
+def test_store_whole_puts_an_upload_in_memory_into_an_area_in_one_step(
+    storage: Storage, small_parts: int
+) -> None:
+    """Only S3 has a reason to (the bytes are all still in memory there): the object appears
+    whole in the area, and the appended pieces stay until the caller deletes them."""
+    key = new_id()
+    first, rest = os.urandom(MIB + 3), os.urandom(2 * MIB)
+    append(storage, key, 0, first)
+    appender = storage.appender(U, key, len(first))
+    appender.write(rest)
+    stored = appender.store_whole(Q)
+    appender.close()
+    assert stored is isinstance(storage, S3Storage)
+    if not stored:
+        assert not storage.exists(Q, key)
+        return
+    assert get(storage, Q, key) == first + rest
+    storage.appender(U, key, len(first)).close()  # the synced state is still there
+    storage.delete(U, key)
+    assert get(storage, Q, key) == first + rest
+
+
+def test_store_whole_declines_once_a_part_was_sent(storage: Storage, small_parts: int) -> None:
+    key = new_id()
+    appender = storage.appender(U, key, 0)
+    appender.write(os.urandom(small_parts + 1))
+    assert appender.store_whole(Q) is False
+    appender.close()
+    assert not storage.exists(Q, key)
+
+
 @pytest.mark.parametrize(
     ("sizes", "server_side"),
     [

@@ -1167,3 +1167,83 @@ def test_a_final_that_can_never_be_joined_fails_alone(settings: Settings, sandbo
         joined = final(api, third, **{"Upload-Metadata": f"filename {b64(b'notes.txt')}"})
         assert joined.status_code == 201, joined.text
         assert patch(api, partial(api, b"more", send=False), 0, b"more").status_code == 204
+
+
+# --- where a finished upload's bytes go ----------------------------------------------------
+
+
+def test_a_finished_upload_leaves_nothing_in_the_uploads_area(api: Api) -> None:
+    """Two PATCHes (the first leaves a tail on S3); once complete the bytes are the file's in
+    quarantine and no piece of the upload is left to pay for."""
+    data = TEXT * 3
+    upload_id = id_of(create(api, len(data)))
+    assert patch(api, upload_id, 0, data[:30]).status_code == 204
+    assert patch(api, upload_id, 30, data[30:]).status_code == 204
+    storage = api.runtime.storage
+    assert b"".join(storage.read(Area.QUARANTINE, upload_id)) == data
+    assert upload_id not in set(storage.keys(Area.UPLOADS))
+    record = api.client.get(f"/v1/files/{upload_id}", headers=api.auth()).json()
+    assert record["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("backends", ["sqlite-s3"], indirect=True)
+def test_on_s3_a_small_upload_is_written_once(api: Api) -> None:
+    """Less than a part: the completing PATCH PUTs the bytes into quarantine, instead of a
+    tail object written, read back, PUT again as the sealed upload and copied to quarantine
+    (15 S3 requests, the bytes sent three times and read once, became 6)."""
+    storage = api.runtime.storage
+    calls: list[str] = []
+
+    def record(event_name: str, **_: object) -> None:
+        calls.append(event_name.rsplit(".", 1)[1])
+
+    client = storage.client  # type: ignore[attr-defined]
+    client.meta.events.register("before-call.s3", record)
+    try:
+        upload_id = id_of(create(api, len(TEXT)))
+        assert patch(api, upload_id, 0, TEXT).status_code == 204
+    finally:
+        client.meta.events.unregister("before-call.s3", record)
+    assert calls.count("PutObject") == 1
+    assert not {"GetObject", "CopyObject", "CreateMultipartUpload"} & set(calls)
+    assert len(calls) <= 6, calls
+    assert b"".join(storage.read(Area.QUARANTINE, upload_id)) == TEXT
+
+
+def test_a_crash_before_the_last_offset_is_recorded_loses_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last bytes are durable (on S3 already the quarantined object) but the process died
+    before the offset moved: the upload is still at its old offset, and the client's retry
+    finishes it with the right bytes and sha256."""
+    real = uploads_service.advance
+    calls: list[int] = []
+
+    def dies_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:  # the first PATCH advances; the completing one dies
+            raise RuntimeError("the process died here")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(uploads_service, "advance", dies_once)
+    upload_id = id_of(create(api, len(TEXT)))
+    assert patch(api, upload_id, 0, TEXT[:10]).status_code == 204
+    assert patch(api, upload_id, 10, TEXT[10:]).status_code == 500
+    assert_offset(api, upload_id, 10)
+    assert api.client.get(f"/v1/files/{upload_id}", headers=api.auth()).status_code == 404
+    assert patch(api, upload_id, 10, TEXT[10:]).status_code == 204
+    record = api.client.get(f"/v1/files/{upload_id}", headers=api.auth()).json()
+    assert record["state"] == "quarantined"
+    assert record["sha256"] == hashlib.sha256(TEXT).hexdigest()
+    assert b"".join(api.runtime.storage.read(Area.QUARANTINE, upload_id)) == TEXT
+
+
+def test_an_upload_changed_meanwhile_leaves_no_quarantined_object(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The offset guard refuses the completing PATCH: nothing it stored is left in quarantine
+    for a file no row will name."""
+    monkeypatch.setattr(uploads_service, "advance", lambda *_args, **_kw: False)
+    upload_id = id_of(create(api, len(TEXT)))
+    assert patch(api, upload_id, 0, TEXT).status_code == 409
+    assert not api.runtime.storage.exists(Area.QUARANTINE, upload_id)

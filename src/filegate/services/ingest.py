@@ -175,12 +175,21 @@ class PatchReceiver:
             self.digests.keep(self.record.id, self.written, self.digest.copy())
 
     def _commit(self, batch: bytearray, renewed: UploadRecord, complete: bool) -> None:
-        """In a thread: absorb, fsync, advance; then, with ``complete``, register the file."""
+        """In a thread: absorb, fsync, advance; then, with ``complete``, register the file.
+
+        The last bytes of a whole upload still in memory (S3, smaller than a part) are stored
+        straight into quarantine: durable there before the offset moves, and never written
+        as a tail, read back, sealed and copied (``ObjectAppender.store_whole``)."""
         if batch:
             self._absorb(batch)
-        self.appender.sync()
         runtime = self.runtime
+        whole = complete and not renewed.is_partial
+        stored = whole and self.appender.store_whole(Area.QUARANTINE)
+        if not stored:
+            self.appender.sync()
         if not tus.advance(runtime.db, renewed, self.written):
+            if stored:  # under the upload's lock nobody else stores it; no row will name it
+                runtime.storage.delete(Area.QUARANTINE, renewed.id)
             raise FilegateError(ErrorCode.TUS_OFFSET_MISMATCH, "The upload changed meanwhile.")
         if not complete:
             return
@@ -188,7 +197,7 @@ class PatchReceiver:
         self.appender = None
         done = dataclasses.replace(renewed, offset=self.written)
         sha256 = self.sha256()
-        tus.complete(runtime.db, runtime.storage, runtime.queue, done, sha256)
+        tus.complete(runtime.db, runtime.storage, runtime.queue, done, sha256, in_quarantine=stored)
         self.completed = True
 
     async def discard(self) -> None:

@@ -176,20 +176,27 @@ def complete(
     queue: JobQueue,
     upload: UploadRecord,
     sha256: str | None,
+    *,
+    in_quarantine: bool = False,
 ) -> FileRecord | None:
     """Turn a fully received upload into a quarantined file (partial uploads just finish).
 
     ``sha256`` None: the bytes were received where they could not be read back as they came
-    (S3), so it is read from the sealed object."""
+    (S3), so it is read from the sealed object. ``in_quarantine``: the last PATCH stored the
+    whole object there already (``ObjectAppender.store_whole``)."""
     if upload.length is None or upload.offset != upload.length:
         raise FilegateError(ErrorCode.UPLOAD_INCOMPLETE, "The upload has not received every byte.")
-    if not storage.exists(Area.QUARANTINE, upload.id):  # else a crash came after the move
+    if upload.is_partial:  # its bytes stay in the uploads area for the final to join
         storage.seal(Area.UPLOADS, upload.id, upload.length)
-    if upload.is_partial:
         with db.session() as session:
             Uploads(session).set_state(upload.id, UploadState.COMPLETE)
         return None
-    storage.move(Area.UPLOADS, Area.QUARANTINE, upload.id)
+    if in_quarantine or storage.exists(Area.QUARANTINE, upload.id):
+        # Stored there whole, or a crash came after the move: drop what the uploads area holds.
+        storage.delete(Area.UPLOADS, upload.id)
+    else:
+        storage.seal(Area.UPLOADS, upload.id, upload.length)
+        storage.move(Area.UPLOADS, Area.QUARANTINE, upload.id)
     if sha256 is None:
         sha256 = rehash(storage, upload.id, upload.length, sealed=True).hexdigest()
     return _register(db, storage, queue, upload, size=upload.length, sha256=sha256)

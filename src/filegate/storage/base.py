@@ -47,6 +47,13 @@ class ObjectAppender(Protocol):
     def truncate(self, size: int) -> None:
         """Drop everything past ``size`` (a chunk that failed its checksum) and sync."""
 
+    def store_whole(self, area: Area) -> bool:
+        """With the object's last byte written: store every byte, durably, as an ordinary
+        object under the key in ``area``, in one step, and leave the appended pieces as they
+        are (deleting them is the caller's, once it has recorded where the bytes went). Only
+        where that saves work: S3, when the bytes are all still in memory (less than a part);
+        elsewhere False, having done nothing."""
+
     def close(self) -> None: ...
 
 

@@ -341,6 +341,18 @@ class S3Appender(_PartStream):
             self._delete_quietly(self._stale_tail)
         self._stale_tail, self._synced_tail = self._synced_tail, name
 
+    def store_whole(self, area: Area) -> bool:
+        """Less than a part in all (no part in the manifest or sent): PUT it from memory."""
+        if self._parts or self._in_flight:
+            return False
+        with _s3_errors("cannot store object", **self._extra):
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=self._storage.name(area, self._key),
+                Body=bytes(self._buffer),
+            )
+        return True
+
     def _delete_quietly(self, name: str) -> None:
         with suppress(ClientError, BotoCoreError):
             self._client.delete_object(Bucket=self._bucket, Key=name)
