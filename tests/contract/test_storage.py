@@ -153,8 +153,9 @@ def test_invalid_ranges_are_rejected(storage: Storage, start: int, end: int | No
 
 def test_reading_a_missing_object_fails(storage: Storage) -> None:
     with raises_storage_error() as info:
-        get(storage, Q, new_id())
+        storage.read(Q, new_id())  # at the call, before any chunk is asked for
     assert "quarantine" in info.value.message
+    assert info.value.extra.get("missing") is True
 
 
 # --- visibility and writer lifecycle ------------------------------------------------------------
@@ -633,6 +634,19 @@ def test_local_symlinked_shard_cannot_escape_the_area(
     assert (outside / key).read_bytes() == b"not filegate's"
 
 
+def test_local_symlinked_object_is_refused(local: LocalStorage, root: Path) -> None:
+    """Even one pointing at another object of the area: filegate never makes links."""
+    key, other = new_id(), new_id()
+    put(local, Q, other, b"another file's bytes")
+    shard = root / "quarantine" / key[-2:]
+    shard.mkdir(exist_ok=True)
+    (shard / key).symlink_to(root / "quarantine" / other[-2:] / other)
+    for call in CALLS.values():
+        with raises_storage_error(match="escapes the quarantine area"):
+            call(local, key)
+    assert get(local, Q, other) == b"another file's bytes"
+
+
 def test_local_errors_do_not_reveal_paths(local: LocalStorage, root: Path) -> None:
     key = new_id()
     (root / "quarantine" / key[-2:]).write_bytes(b"a file where the shard directory belongs")
@@ -687,6 +701,25 @@ def _troubled_s3(request: pytest.FixtureRequest, trouble: _PartTrouble) -> S3Sto
     storage = _s3(request)
     assert isinstance(storage, S3Storage)
     return S3Storage(trouble, storage.bucket, f"t-{uuid.uuid4().hex}")  # type: ignore[arg-type]
+
+
+def test_s3_reading_a_whole_object_is_one_request(request: pytest.FixtureRequest) -> None:
+    """The inspection's copy and a whole download: a GET, no HEAD for the size first."""
+    storage = _s3(request)
+    assert isinstance(storage, S3Storage)
+    key = new_id()
+    put(storage, Q, key, b"the bytes")
+    calls: list[str] = []
+
+    def record(event_name: str, **_: object) -> None:
+        calls.append(event_name.rsplit(".", 1)[1])
+
+    storage.client.meta.events.register("before-call.s3", record)
+    try:
+        assert get(storage, Q, key) == b"the bytes"
+    finally:
+        storage.client.meta.events.unregister("before-call.s3", record)
+    assert calls == ["GetObject"]
 
 
 def test_s3_a_part_that_fails_on_its_way_fails_the_sync(

@@ -196,11 +196,16 @@ def _local_copy(storage: Storage, key: str, target: Path) -> str | None:
     """The object copied into the job's scratch directory, for a backend without local paths
     (S3): the inspectors and clamd read files. None when it is in neither area."""
     for area in (Area.QUARANTINE, Area.CLEAN):
-        if storage.exists(area, key):
-            with target.open("wb") as out:
-                for chunk in storage.read(area, key):
-                    out.write(chunk)
-            return str(target)
+        try:
+            chunks = storage.read(area, key)  # one GET on S3; no HEAD first
+        except FilegateError as exc:
+            if exc.extra.get("missing"):
+                continue
+            raise
+        with target.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        return str(target)
     return None
 
 

@@ -79,10 +79,13 @@ class Storage(Protocol):
         Server-side where the backend can (S3's part copy), else streamed in constant memory."""
 
     def read(self, area: Area, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """Yield the bytes ``[start, end)`` (``end`` None: to the end) in chunks."""
+        """Yield the bytes ``[start, end)`` (``end`` None: to the end) in chunks. A missing
+        object fails at the call, not at the first chunk, with ``missing`` in the error's
+        extra (as ``size`` does)."""
 
     def size(self, area: Area, key: str) -> int:
-        """The object's size; raises ``storage_error`` if there is none."""
+        """The object's size; raises ``storage_error`` (``missing`` in its extra) if there is
+        none."""
 
     def exists(self, area: Area, key: str) -> bool: ...
 

@@ -42,7 +42,7 @@ def _os_errors(message: str, **extra: object) -> Iterator[None]:
 
 
 def _not_found(area: Area, key: str) -> FilegateError:
-    return _fail(f"object not found in {area}", area=str(area), key=key)
+    return _fail(f"object not found in {area}", area=str(area), key=key, missing=True)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -372,9 +372,18 @@ class LocalStorage:
 
     def _object_path(self, area: Area, key: str) -> Path:
         check_key(key)
-        area_dir = self._area_dir(area)
-        path = area_dir / key[-SHARD_CHARS:] / key
-        # Defence in depth: a symlinked shard or object must not lead outside the area.
-        if not path.resolve().is_relative_to(area_dir):
+        shard = self._area_dir(area) / key[-SHARD_CHARS:]
+        path = shard / key
+        # Defence in depth: a symlinked shard or object could lead outside the area, and
+        # filegate never makes links, so any is refused. Two lstat calls: resolve() walked
+        # every component of the path, several times per upload (docs/benchmarks.md).
+        if _is_link(shard) or _is_link(path):
             raise _fail(f"object path escapes the {area} area", area=str(area), key=key)
         return path
+
+
+def _is_link(path: Path) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:  # missing (not made yet), or under a file: opening it fails clearly
+        return False

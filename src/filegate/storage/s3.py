@@ -456,15 +456,17 @@ class S3Storage:
         """Stream ``[start, end)``, clipped to the object; a missing object fails here, eagerly."""
         if start < 0 or (end is not None and end < start):
             raise _fail("invalid byte range", start=start, end=end)
+        extra = {"area": str(area), "key": key}
+        if start == 0 and end is None:  # the whole object: one GET, no HEAD for its size
+            answer = self._on_object(self._client.get_object, area, key)
+            return _stream(answer["Body"], area, extra)
         size = self.size(area, key)
         stop = size if end is None else min(end, size)
         if stop <= start:
             return iter(())
-        extra = {"area": str(area), "key": key}
-        with _s3_errors(f"cannot read object from {area}", **extra):
-            answer = self._client.get_object(
-                Bucket=self._bucket, Key=self.name(area, key), Range=f"bytes={start}-{stop - 1}"
-            )
+        answer = self._on_object(
+            self._client.get_object, area, key, Range=f"bytes={start}-{stop - 1}"
+        )
         return _stream(answer["Body"], area, extra)
 
     def size(self, area: Area, key: str) -> int:
@@ -690,8 +692,13 @@ class S3Storage:
         return aborted
 
     def _head(self, area: Area, key: str) -> dict[str, Any]:
+        return dict(self._on_object(self._client.head_object, area, key))
+
+    def _on_object(self, call: Callable[..., Any], area: Area, key: str, **params: object) -> Any:
+        """``call`` (head_object, get_object) on the object; a missing one fails with
+        ``missing`` in the error's extra."""
         try:
-            return dict(self._client.head_object(Bucket=self._bucket, Key=self.name(area, key)))
+            return call(Bucket=self._bucket, Key=self.name(area, key), **params)
         except ClientError as exc:
             if _code(exc) in NOT_FOUND:
                 raise _fail(
