@@ -36,7 +36,7 @@ from PIL import Image
 
 from bench import report
 from filegate.config import Settings, builtin_profiles
-from filegate.inspect.base import Job
+from filegate.inspect.base import SandboxRequest
 from filegate.inspect.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,7 +209,9 @@ def content_size(path: Path) -> int:
 
 def inspect(sandbox: Sandbox, path: Path, name: str, scratch: Path) -> str:
     """One job as the worker sends it; returns the verdict's state."""
-    job = Job(str(path), name, None, path.stat().st_size, POLICY, sanitized_path=str(scratch))
+    job = SandboxRequest(
+        str(path), name, None, path.stat().st_size, POLICY, sanitized_path=str(scratch)
+    )
     result = sandbox.run(job)
     scratch.unlink(missing_ok=True)
     return result.verdict.state.value

@@ -9,45 +9,45 @@ import time
 from pathlib import Path
 
 from filegate.domain import FileState, Verdict
-from filegate.inspect.base import Inspection, Job
+from filegate.inspect.base import Inspection, SandboxRequest
 
 
-def behave(job: Job) -> Inspection:
+def behave(job: SandboxRequest) -> Inspection:
     return Inspection(Verdict(FileState.CLEAN, (), "text/plain"), os.path.basename(job.path))
 
 
-def crash(job: Job) -> Inspection:
+def crash(job: SandboxRequest) -> Inspection:
     os.abort()
 
 
-def hang(job: Job) -> Inspection:
+def hang(job: SandboxRequest) -> Inspection:
     time.sleep(3600)
     raise AssertionError("unreachable")
 
 
-def spin(job: Job) -> Inspection:
+def spin(job: SandboxRequest) -> Inspection:
     while True:
         pass
 
 
-def hog_memory(job: Job) -> Inspection:
+def hog_memory(job: SandboxRequest) -> Inspection:
     hoard = []
     while True:
         hoard.append(bytearray(64 * 1024 * 1024))
 
 
-def explode(job: Job) -> Inspection:
+def explode(job: SandboxRequest) -> Inspection:
     raise RuntimeError("parser bug")
 
 
-def stopped(job: Job) -> Inspection:
+def stopped(job: SandboxRequest) -> Inspection:
     """What a shutdown looks like from the child: SIGTERM mid-job, from outside."""
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(3600)
     raise AssertionError("unreachable")
 
 
-def rendezvous(job: Job) -> Inspection:
+def rendezvous(job: SandboxRequest) -> Inspection:
     """Clean only if another child runs a job on the same path at the same time."""
     Path(f"{job.path}.{os.getpid()}").touch()
     deadline = time.monotonic() + 10
@@ -58,7 +58,7 @@ def rendezvous(job: Job) -> Inspection:
     return Inspection(Verdict(FileState.CLEAN, (), "text/plain"), str(os.getpid()))
 
 
-def as_named(job: Job) -> Inspection:
+def as_named(job: SandboxRequest) -> Inspection:
     """The runner above that the file is named after ("crash.png" crashes): one child, many."""
     runner = globals()[(job.original_name or "").partition(".")[0]]
     result: Inspection = runner(job)

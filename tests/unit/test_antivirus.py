@@ -11,7 +11,7 @@ import pytest
 
 from filegate.domain import FileState, InspectionPolicy
 from filegate.inspect import antivirus
-from filegate.inspect.base import Job
+from filegate.inspect.base import SandboxRequest
 from filegate.inspect.sandbox import Sandbox
 from filegate.services.inspection import Inspector, inspect_job
 from tests.conftest import Api
@@ -115,6 +115,6 @@ def test_policy_reaches_the_child_unchanged(tmp_path: Path, sandbox: Sandbox) ->
     policy = InspectionPolicy(
         name="t", max_size=1024, extensions=frozenset({"txt"}), types=frozenset({"text/plain"})
     )
-    result = sandbox.run(Job(str(path), "eicar.txt", None, len(EICAR), policy))
+    result = sandbox.run(SandboxRequest(str(path), "eicar.txt", None, len(EICAR), policy))
     # The structural pipeline alone sees plain text; only the scanner knows better.
     assert result.verdict.state is FileState.CLEAN

@@ -135,15 +135,15 @@ def header_of(path: Path) -> str:
 
 
 @pytest.fixture
-def job() -> Iterator[Callable[..., _tus.Job]]:
+def job() -> Iterator[Callable[..., _tus.UploadJob]]:
     """Makes upload jobs whose files are closed after the test."""
     sources: list[_tus.Source] = []
 
     def make(
         path: Path, store: ResumeStore | None = None, progress: _tus.Progress | None = None
-    ) -> _tus.Job:
+    ) -> _tus.UploadJob:
         sources.append(_tus.Source.open(path))
-        return _tus.Job(sources[-1], header_of(path), CHUNK, progress, store)
+        return _tus.UploadJob(sources[-1], header_of(path), CHUNK, progress, store)
 
     yield make
     for source in sources:
@@ -155,7 +155,7 @@ def session(attempts: int = 4) -> Session:
 
 
 def test_an_upload_creates_then_patches_chunks_with_sha256_checksums(
-    job: Callable[..., _tus.Job], data_file: Path
+    job: Callable[..., _tus.UploadJob], data_file: Path
 ) -> None:
     script = Script(created(), accepted(1000), accepted(2000), accepted(2500))
     progress: list[tuple[int, int]] = []
@@ -180,7 +180,7 @@ def test_an_upload_creates_then_patches_chunks_with_sha256_checksums(
 
 
 def test_a_cut_patch_is_retried_after_a_backoff_from_the_offset_head_reports(
-    job: Callable[..., _tus.Job],
+    job: Callable[..., _tus.UploadJob],
     data_file: Path,
 ) -> None:
     # The server kept 400 bytes of the cut PATCH: the client goes on from 400, not 0 or 1000.
@@ -195,7 +195,7 @@ def test_a_cut_patch_is_retried_after_a_backoff_from_the_offset_head_reports(
 
 
 def test_an_offset_mismatch_resyncs_at_once_and_a_checksum_mismatch_is_retried(
-    job: Callable[..., _tus.Job],
+    job: Callable[..., _tus.UploadJob],
     data_file: Path,
 ) -> None:
     script = Script(
@@ -218,7 +218,7 @@ def test_an_offset_mismatch_resyncs_at_once_and_a_checksum_mismatch_is_retried(
 
 
 def test_retry_after_is_honoured_and_backoff_grows(
-    job: Callable[..., _tus.Job], data_file: Path
+    job: Callable[..., _tus.UploadJob], data_file: Path
 ) -> None:
     script = Script(
         problem(503, "server_busy", **{"retry-after": "7"}),
@@ -236,7 +236,7 @@ def test_retry_after_is_honoured_and_backoff_grows(
 
 
 def test_transient_failures_give_up_after_the_policy_s_attempts(
-    job: Callable[..., _tus.Job], data_file: Path
+    job: Callable[..., _tus.UploadJob], data_file: Path
 ) -> None:
     busy = problem(503, "server_busy")
     script = Script(busy, busy, busy)
@@ -259,7 +259,7 @@ def test_transient_failures_give_up_after_the_policy_s_attempts(
     ],
 )
 def test_a_4xx_is_raised_at_once_with_the_server_s_problem(
-    job: Callable[..., _tus.Job], data_file: Path, status: int, code: str
+    job: Callable[..., _tus.UploadJob], data_file: Path, status: int, code: str
 ) -> None:
     script = Script(problem(status, code))
     with pytest.raises(ApiError) as raised:
@@ -270,7 +270,7 @@ def test_a_4xx_is_raised_at_once_with_the_server_s_problem(
 
 
 def test_an_upload_that_vanishes_mid_way_is_upload_gone(
-    job: Callable[..., _tus.Job], data_file: Path
+    job: Callable[..., _tus.UploadJob], data_file: Path
 ) -> None:
     script = Script(created(), problem(404, "tus_upload_not_found"))
     with pytest.raises(UploadGone):
@@ -278,7 +278,7 @@ def test_an_upload_that_vanishes_mid_way_is_upload_gone(
 
 
 def test_a_rerun_resumes_from_the_server_s_offset(
-    job: Callable[..., _tus.Job], data_file: Path, tmp_path: Path
+    job: Callable[..., _tus.UploadJob], data_file: Path, tmp_path: Path
 ) -> None:
     store = ResumeStore(tmp_path / "store.json")
     first = Script(created(), accepted(1000), crash)
@@ -297,7 +297,7 @@ def test_a_rerun_resumes_from_the_server_s_offset(
     "answer", [problem(404, "tus_upload_not_found"), problem(410, "tus_upload_gone")]
 )
 def test_a_remembered_upload_that_is_gone_starts_over(
-    job: Callable[..., _tus.Job], data_file: Path, tmp_path: Path, answer: Reply
+    job: Callable[..., _tus.UploadJob], data_file: Path, tmp_path: Path, answer: Reply
 ) -> None:
     store = ResumeStore(tmp_path / "store.json")
     key = store_key(BASE, fingerprint(data_file), header_of(data_file))
@@ -309,7 +309,7 @@ def test_a_remembered_upload_that_is_gone_starts_over(
 
 
 def test_a_changed_file_is_not_resumed(
-    job: Callable[..., _tus.Job], data_file: Path, tmp_path: Path
+    job: Callable[..., _tus.UploadJob], data_file: Path, tmp_path: Path
 ) -> None:
     store = ResumeStore(tmp_path / "store.json")
     before = fingerprint(data_file)

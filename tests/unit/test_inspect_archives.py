@@ -27,7 +27,7 @@ from filegate.inspect.archives import (
     inspect_archive,
     is_office_container,
 )
-from filegate.inspect.base import Limits, Outcome, Sample
+from filegate.inspect.base import InspectorReport, Limits, Sample
 
 MB = 1024 * 1024
 # Limits under which only the structural rule a row is about can fire.
@@ -52,10 +52,10 @@ def sample_of(path: Path, depth: int = 0) -> Sample:
 def nested(limits: Limits) -> MemberInspector:
     """A member inspector that recurses into archives, as the pipeline will."""
 
-    def inspect(path: str, name: str, depth: int) -> Outcome:
+    def inspect(path: str, name: str, depth: int) -> InspectorReport:
         member = sample_of(Path(path), depth)
         if archive_kind(member) is None:
-            return Outcome()
+            return InspectorReport()
         return inspect_archive(member, limits, inspect)
 
     return inspect
@@ -68,12 +68,12 @@ class Recorder:
     findings: tuple[Finding, ...] = ()
     calls: list[tuple[str, bytes, int, str]] = field(default_factory=list)
 
-    def __call__(self, path: str, name: str, depth: int) -> Outcome:
+    def __call__(self, path: str, name: str, depth: int) -> InspectorReport:
         self.calls.append((name, Path(path).read_bytes(), depth, path))
-        return Outcome(findings=self.findings)
+        return InspectorReport(findings=self.findings)
 
 
-def codes(outcome: Outcome) -> set[str]:
+def codes(outcome: InspectorReport) -> set[str]:
     return {finding.code for finding in outcome.findings}
 
 
@@ -568,7 +568,7 @@ def test_members_are_inspected_in_private_temp_files(tmp_path: Path) -> None:
 
     outcome = inspect_archive(sample_of(text_files(tmp_path), depth=1), Limits(), recorder)
 
-    assert outcome == Outcome()
+    assert outcome == InspectorReport()
     assert [(name, data, depth) for name, data, depth, _ in recorder.calls] == [
         ("a.txt", b"hello", 2),
         ("docs/b.txt", b"world", 2),
@@ -612,12 +612,12 @@ def test_members_larger_than_one_step_inflate_whole(tmp_path: Path, compression:
 
     outcome = inspect_archive(sample_of(path), Limits(), recorder)
 
-    assert outcome == Outcome()
+    assert outcome == InspectorReport()
     assert [(name, data) for name, data, *_ in recorder.calls] == [("log.txt", text)]
 
 
 def test_member_inspector_errors_propagate(tmp_path: Path) -> None:
-    def broken(path: str, name: str, depth: int) -> Outcome:
+    def broken(path: str, name: str, depth: int) -> InspectorReport:
         raise RuntimeError("a bug in the member inspector, not a hostile archive")
 
     with pytest.raises(RuntimeError, match="a bug"):
@@ -663,7 +663,7 @@ def test_office_containers_get_structure_checks_but_no_member_inspection(
     outcome = inspect_archive(sample_of(path, depth=5), Limits(), recorder)
 
     assert is_office_container(path)
-    assert outcome == Outcome()
+    assert outcome == InspectorReport()
     assert recorder.calls == []
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 from filegate.config import builtin_profiles
 from filegate.domain import FileState, Finding, InspectionPolicy, Verdict
 from filegate.inspect import FINDING_CODES, antivirus, extensions_for, with_default_actions
-from filegate.inspect.base import Inspection, Job
+from filegate.inspect.base import Inspection, SandboxRequest
 from filegate.inspect.sandbox import Sandbox
 from tests.support.corpus import Sample, benign, malicious
 from tests.support.samples import png
@@ -58,7 +58,7 @@ def warm(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Sandbox:
     """The shared sandbox after one job, so its parsers and type model are loaded."""
     path = tmp_path_factory.mktemp("warm") / "upload"
     path.write_bytes(png())
-    sandbox.run(Job(str(path), "warm.png", None, path.stat().st_size, DEFAULT))
+    sandbox.run(SandboxRequest(str(path), "warm.png", None, path.stat().st_size, DEFAULT))
     return sandbox
 
 
@@ -74,7 +74,7 @@ def inspect(
     path = directory / "upload"  # stored under an id, never under the client's name
     path.write_bytes(data)
     copy = directory / "sanitized"
-    job = Job(str(path), name, None, len(data), policy, sanitized_path=str(copy))
+    job = SandboxRequest(str(path), name, None, len(data), policy, sanitized_path=str(copy))
     return sandbox.run(job), path, copy
 
 

@@ -18,7 +18,7 @@ from PIL import Image, ImageCms
 
 from filegate.domain import SanitizeMode, SanitizeRules
 from filegate.inspect import images
-from filegate.inspect.base import Limits, Outcome, Sample
+from filegate.inspect.base import InspectorReport, Limits, Sample
 from filegate.inspect.images import CODES, INFORMATIONAL_CODES, inspect_image
 
 MIME = {
@@ -122,7 +122,7 @@ def mpo() -> bytes:
 
 def run(
     tmp_path: Path, data: bytes, mime: str, limits: Limits | None = None, *, sanitize: bool = True
-) -> Outcome:
+) -> InspectorReport:
     source = tmp_path / "upload"
     source.write_bytes(data)
     sample = Sample(
@@ -135,7 +135,7 @@ def run(
     return inspect_image(sample, limits or Limits())
 
 
-def codes(outcome: Outcome) -> set[str]:
+def codes(outcome: InspectorReport) -> set[str]:
     return {finding.code for finding in outcome.findings}
 
 
@@ -429,7 +429,7 @@ def test_the_copy_is_clean(
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP"])
 def test_benign_copy_has_the_same_size_and_format(tmp_path: Path, fmt: str) -> None:
     outcome = run(tmp_path, encode(picture((37, 23)), fmt), MIME[fmt])
-    assert outcome == Outcome((), True, MIME[fmt], changes=("re-encoded",))
+    assert outcome == InspectorReport((), True, MIME[fmt], changes=("re-encoded",))
     with clean_copy(tmp_path) as copy:
         assert (copy.format, copy.size) == (fmt, (37, 23))
 
@@ -512,7 +512,7 @@ def test_lossless_webp_stays_lossless(tmp_path: Path) -> None:
 
 def test_no_copy_unless_asked(tmp_path: Path) -> None:
     outcome = run(tmp_path, jpeg_with_exif(), "image/jpeg", sanitize=False)
-    assert outcome == Outcome()  # nothing was removed, so nothing is reported
+    assert outcome == InspectorReport()  # nothing was removed, so nothing is reported
     assert not (tmp_path / "clean").exists()
 
 
@@ -591,7 +591,7 @@ def test_informational_codes_are_codes() -> None:
     assert INFORMATIONAL_CODES.issubset(CODES)
 
 
-def run_mode(tmp_path: Path, data: bytes, mime: str, mode: SanitizeMode) -> Outcome:
+def run_mode(tmp_path: Path, data: bytes, mime: str, mode: SanitizeMode) -> InspectorReport:
     path = tmp_path / "upload"
     path.write_bytes(data)
     sample = Sample(
@@ -607,7 +607,7 @@ def run_mode(tmp_path: Path, data: bytes, mime: str, mode: SanitizeMode) -> Outc
 
 def test_when_needed_leaves_an_image_with_nothing_to_remove_alone(tmp_path: Path) -> None:
     outcome = run_mode(tmp_path, encode(picture(), "PNG"), "image/png", SanitizeMode.WHEN_NEEDED)
-    assert outcome == Outcome()
+    assert outcome == InspectorReport()
     assert not (tmp_path / "clean").exists()
 
 
@@ -632,7 +632,7 @@ def test_when_needed_rewrites_what_carries_metadata(
 
 def test_never_reports_but_writes_nothing(tmp_path: Path) -> None:
     outcome = run_mode(tmp_path, jpeg_with_exif(), "image/jpeg", SanitizeMode.NEVER)
-    assert outcome == Outcome()
+    assert outcome == InspectorReport()
     assert not (tmp_path / "clean").exists()
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from filegate.domain import InspectionLimits
 from filegate.inspect import media
-from filegate.inspect.base import Outcome, Sample
+from filegate.inspect.base import InspectorReport, Sample
 from filegate.inspect.media import CODES, MEDIA_TYPES, inspect_media
 from filegate.inspect.signatures import zip_signature_at
 from filegate.inspect.sniff import detect_type
@@ -166,7 +166,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def inspect(
     path: Path, detected: str, limits: InspectionLimits | None = None, **caps: int
-) -> Outcome:
+) -> InspectorReport:
     limits = dataclasses.replace(limits or InspectionLimits(), **caps)
     sample = Sample(
         path=str(path), size=path.stat().st_size, detected_type=detected, extension=None
@@ -174,7 +174,7 @@ def inspect(
     return inspect_media(sample, limits)
 
 
-def codes(outcome: Outcome) -> set[str]:
+def codes(outcome: InspectorReport) -> set[str]:
     return {finding.code for finding in outcome.findings}
 
 

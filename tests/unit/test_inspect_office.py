@@ -18,7 +18,7 @@ from filegate.inspect import office
 
 # One definition of an office container, shared with the archive inspector.
 from filegate.inspect.archives import is_office_container
-from filegate.inspect.base import Limits, Outcome, Sample
+from filegate.inspect.base import InspectorReport, Limits, Sample
 from filegate.inspect.office import CODES, INFORMATIONAL_CODES, OLE_MAGIC, inspect_office
 
 # --- a minimal compound file (MS-CFB, version 3) writer -----------------------------------------
@@ -484,7 +484,7 @@ SYLK_DDE = b"ID;P\r\nC;Y1;X1;K0;ECMD|' /C calc.exe'!A0\r\nE\r\n"
 # --- running the inspector ------------------------------------------------------------------------
 
 
-def inspect_bytes(tmp_path: Path, data: bytes, limits: Limits | None = None) -> Outcome:
+def inspect_bytes(tmp_path: Path, data: bytes, limits: Limits | None = None) -> InspectorReport:
     path = tmp_path / "upload"
     path.write_bytes(data)
     sample = Sample(str(path), len(data), "application/octet-stream", None)
@@ -496,7 +496,7 @@ def inspect_bytes(tmp_path: Path, data: bytes, limits: Limits | None = None) -> 
     return outcome
 
 
-def codes(outcome: Outcome) -> set[str]:
+def codes(outcome: InspectorReport) -> set[str]:
     return {finding.code for finding in outcome.findings}
 
 
@@ -861,4 +861,4 @@ def test_damaged_documents_never_raise(tmp_path: Path) -> None:
         for number, variant in enumerate(variants):
             directory = tmp_path / f"{source_number}-{number}"
             directory.mkdir()
-            assert isinstance(inspect_bytes(directory, variant), Outcome)
+            assert isinstance(inspect_bytes(directory, variant), InspectorReport)

@@ -13,7 +13,7 @@ import pytest
 from pikepdf import Array, Dictionary, Name, String
 
 from filegate.inspect import pdf as pdf_module
-from filegate.inspect.base import Limits, Outcome, Sample
+from filegate.inspect.base import InspectorReport, Limits, Sample
 from filegate.inspect.pdf import CODES, INFORMATIONAL_CODES, inspect_pdf
 
 # --- building samples ---------------------------------------------------------------------
@@ -230,7 +230,7 @@ ALL_ACTIVE = {
 
 def inspect_bytes(
     tmp_path: Path, data: bytes, *, sanitize: bool = False, limits: Limits | None = None
-) -> Outcome:
+) -> InspectorReport:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "upload.pdf"
     path.write_bytes(data)
@@ -247,7 +247,7 @@ def inspect_bytes(
     return outcome
 
 
-def codes(outcome: Outcome) -> set[str]:
+def codes(outcome: InspectorReport) -> set[str]:
     return {finding.code for finding in outcome.findings}
 
 
@@ -412,7 +412,7 @@ def test_damaged_documents_never_raise(tmp_path: Path) -> None:
         variants.append(bytes(flipped))
     for number, variant in enumerate(variants):
         outcome = inspect_bytes(tmp_path / str(number), variant, sanitize=True)
-        assert isinstance(outcome, Outcome)
+        assert isinstance(outcome, InspectorReport)
 
 
 def test_a_crash_in_our_own_walk_is_ours_not_the_files(

@@ -18,7 +18,7 @@ from PIL import Image, ImageCms, ImageSequence
 
 from filegate.config import builtin_profiles
 from filegate.domain import FileState, Finding, SanitizeMode, SanitizeRules
-from filegate.inspect.base import Inspection, Job
+from filegate.inspect.base import Inspection, SandboxRequest
 from filegate.inspect.sandbox import Sandbox
 
 CORPUS = Path(__file__).parent.parent / "realworld"
@@ -36,7 +36,7 @@ def explain(findings: tuple[Finding, ...]) -> str:
 
 
 def inspect(sandbox: Sandbox, path: Path, scratch: Path) -> Inspection:
-    job = Job(
+    job = SandboxRequest(
         str(path),
         path.name,
         None,
@@ -130,7 +130,9 @@ def test_a_real_animation_stays_animated_when_re_encoded(
 ) -> None:
     path = real(name)
     always = dataclasses.replace(DEFAULT, sanitize=SanitizeRules.every(SanitizeMode.ALWAYS))
-    job = Job(str(path), name, None, path.stat().st_size, always, str(tmp_path / "sanitized"))
+    job = SandboxRequest(
+        str(path), name, None, path.stat().st_size, always, str(tmp_path / "sanitized")
+    )
     result = sandbox.run(job)
     assert result.verdict.state is FileState.CLEAN, explain(result.verdict.findings)
     with Image.open(path) as original, Image.open(tmp_path / "sanitized") as copy:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from filegate.inspect import svg
-from filegate.inspect.base import Limits, Outcome, Sample
+from filegate.inspect.base import InspectorReport, Limits, Sample
 from filegate.inspect.svg import CODES, inspect_svg
 
 ALLOW = Limits(allow_svg=True)
@@ -126,7 +126,9 @@ CASES = [
 ]
 
 
-def run(tmp_path: Path, data: bytes, limits: Limits = ALLOW, *, sanitize: bool = True) -> Outcome:
+def run(
+    tmp_path: Path, data: bytes, limits: Limits = ALLOW, *, sanitize: bool = True
+) -> InspectorReport:
     source = tmp_path / "upload.svg"
     source.write_bytes(data)
     sample = Sample(
@@ -139,7 +141,7 @@ def run(tmp_path: Path, data: bytes, limits: Limits = ALLOW, *, sanitize: bool =
     return inspect_svg(sample, limits)
 
 
-def codes(outcome: Outcome) -> set[str]:
+def codes(outcome: InspectorReport) -> set[str]:
     return {finding.code for finding in outcome.findings}
 
 
@@ -155,12 +157,12 @@ def test_the_copy_is_clean(tmp_path: Path, data: bytes, expected: set[str]) -> N
     """A document that parsed gets a copy, and the copy has nothing left to find."""
     outcome = run(tmp_path, data)
     if expected & {"xml_dtd", "svg_invalid", "svg_sanitize_failed"}:
-        assert outcome == Outcome(outcome.findings)
+        assert outcome == InspectorReport(outcome.findings)
         assert not (tmp_path / "clean.svg").exists()
         return
     assert (outcome.sanitized, outcome.sanitized_type) == (True, "image/svg+xml")
     copy = (tmp_path / "clean.svg").read_bytes()
-    assert run(tmp_path, copy, sanitize=False) == Outcome()
+    assert run(tmp_path, copy, sanitize=False) == InspectorReport()
     assert b"<script" not in copy
 
 
@@ -193,7 +195,7 @@ def test_too_large(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_no_copy_unless_asked(tmp_path: Path) -> None:
-    assert run(tmp_path, CLEAN, sanitize=False) == Outcome()
+    assert run(tmp_path, CLEAN, sanitize=False) == InspectorReport()
 
 
 def test_copy_that_cannot_be_written_is_a_finding(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from filegate.domain import Area, FileState, Finding, Verdict
-from filegate.inspect.base import Inspection, Job
+from filegate.inspect.base import Inspection, SandboxRequest
 from filegate.inspect.sandbox import Sandbox
 from filegate.services.inspection import Inspector, inspect_job
 from tests.conftest import Api
@@ -19,7 +19,7 @@ def test_a_losing_rejection_does_not_touch_the_winners_clean_file(
     db, storage, queue = runtime.db, runtime.storage, runtime.queue
     winner = Inspector(sandbox.run, runtime.settings.profile)
 
-    def loser_run(job: Job) -> Inspection:
+    def loser_run(job: SandboxRequest) -> Inspection:
         assert inspect_job(db, storage, queue, winner, file_id) == "clean"
         failed = Finding("inspection_failed", "the file vanished mid-read")
         return Inspection(Verdict(FileState.REJECTED, (failed,), None), "notes.txt")
@@ -41,13 +41,13 @@ def test_a_losing_clean_verdict_leaves_a_rejected_file_in_quarantine(
     runtime = api.runtime
     db, storage, queue = runtime.db, runtime.storage, runtime.queue
 
-    def rejecting_run(job: Job) -> Inspection:
+    def rejecting_run(job: SandboxRequest) -> Inspection:
         finding = Finding("script", "pretend it is a script")
         return Inspection(Verdict(FileState.REJECTED, (finding,), "text/plain"), "notes.txt")
 
     winner = Inspector(rejecting_run, runtime.settings.profile)
 
-    def loser_run(job: Job) -> Inspection:
+    def loser_run(job: SandboxRequest) -> Inspection:
         assert inspect_job(db, storage, queue, winner, file_id) == "rejected"
         return sandbox.run(job)
 

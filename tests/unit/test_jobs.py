@@ -23,7 +23,7 @@ from filegate.db.models import FileRow, JobRow, UploadRow, WebhookEventRow
 from filegate.db.repository import Jobs
 from filegate.domain import Area, JobKind, JobState, new_id, utcnow
 from filegate.inspect.antivirus import ScannerConfig
-from filegate.inspect.base import Inspection, Job
+from filegate.inspect.base import Inspection, SandboxRequest
 from filegate.inspect.sandbox import Sandbox
 from filegate.jobs.status import job_status
 from filegate.services import webhooks
@@ -267,7 +267,7 @@ def test_purge_twice_removes_old_rejections_once(japi: Api, job_settings: Settin
 class _Unused:
     """A sandbox stand-in for runtimes that never inspect."""
 
-    def run(self, job: Job) -> Inspection:
+    def run(self, job: SandboxRequest) -> Inspection:
         raise AssertionError("this runtime must not inspect")
 
 
@@ -357,7 +357,7 @@ def test_an_inspection_that_keeps_failing_is_rejected_not_promoted(
 ) -> None:
     calls: list[str] = []
 
-    def broken(job: Job) -> Inspection:
+    def broken(job: SandboxRequest) -> Inspection:
         calls.append(job.path)
         raise RuntimeError("the sandbox is broken")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from filegate.domain import FileState, InspectionPolicy
-from filegate.inspect.base import Job
+from filegate.inspect.base import SandboxRequest
 from filegate.inspect.sandbox import InspectionInterrupted, Sandbox, SandboxLimits
 from tests.support.samples import png
 
@@ -20,10 +20,10 @@ POLICY = InspectionPolicy(
 LIMITS = SandboxLimits(memory_bytes=512 * 1024 * 1024, cpu_seconds=2, wall_seconds=4.0)
 
 
-def job(tmp_path: Path) -> Job:
+def job(tmp_path: Path) -> SandboxRequest:
     path = tmp_path / "a.png"
     path.write_bytes(png())
-    return Job(str(path), "a.png", None, path.stat().st_size, POLICY)
+    return SandboxRequest(str(path), "a.png", None, path.stat().st_size, POLICY)
 
 
 @pytest.mark.parametrize(

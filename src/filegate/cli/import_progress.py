@@ -56,7 +56,7 @@ class OnDemandWorker:
         if (
             self._enabled
             and not self._started
-            and result.outcome is import_service.Outcome.IMPORTED
+            and result.outcome is import_service.ImportOutcome.IMPORTED
         ):
             if self._on_start is not None:
                 self._on_start()

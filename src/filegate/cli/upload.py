@@ -50,7 +50,7 @@ class Options:
 
 
 @dataclass
-class Outcome:
+class UploadResult:
     path: Path
     upload: Upload | None = None
     file: File | None = None
@@ -145,7 +145,7 @@ def _metadata_pairs(items: list[str]) -> dict[str, str]:
 
 def _upload_all(
     client: Client, paths: list[Path], options: Options, console: Console
-) -> list[Outcome]:
+) -> list[UploadResult]:
     outcomes = []
     columns = (
         TextColumn("{task.description}"),
@@ -157,7 +157,7 @@ def _upload_all(
     with Progress(*columns, console=console) as bar:
         for path in paths:
             task = bar.add_task(Text(path.name).markup, total=None)
-            outcome = Outcome(path)
+            outcome = UploadResult(path)
             try:
                 outcome.upload = client.upload(
                     path,
@@ -189,7 +189,7 @@ def _sent_line(upload: Upload) -> str:
     return line
 
 
-def _wait_all(client: Client, outcomes: list[Outcome], timeout: float) -> None:
+def _wait_all(client: Client, outcomes: list[UploadResult], timeout: float) -> None:
     """Inspections run side by side on the server, so ``timeout`` is for all of them."""
     deadline = time.monotonic() + timeout
     for outcome in outcomes:
@@ -207,7 +207,7 @@ def _wait_all(client: Client, outcomes: list[Outcome], timeout: float) -> None:
                 outcome.exit = Exit.REJECTED
 
 
-def _summary(outcomes: list[Outcome], waited: bool) -> Table:
+def _summary(outcomes: list[UploadResult], waited: bool) -> Table:
     table = Table("file", "id", "state", "findings" if waited else "detail")
     for outcome in outcomes:
         file_id = outcome.upload.file_id if outcome.upload else ""

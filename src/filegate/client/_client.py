@@ -63,12 +63,12 @@ class _Shared:
         chunk_size: int,
         progress: _tus.Progress | None,
         resume: bool,
-    ) -> _tus.Job:
+    ) -> _tus.UploadJob:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         header = _tus.metadata_header(source.name, profile, metadata or {})
         store = self._store if resume else None
-        return _tus.Job(source, header, chunk_size, progress, store)
+        return _tus.UploadJob(source, header, chunk_size, progress, store)
 
     @staticmethod
     def _link_body(

@@ -92,7 +92,7 @@ def tus_headers(**extra: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
-class Job:
+class UploadJob:
     """One upload's settings; ``store`` None means neither resume nor remember."""
 
     source: Source
@@ -102,7 +102,7 @@ class Job:
     store: ResumeStore | None = None
 
 
-def upload(session: Session, job: Job) -> Steps[Upload]:
+def upload(session: Session, job: UploadJob) -> Steps[Upload]:
     """Resume the upload the store remembers for this file, or start one; send the rest."""
     key = None
     if job.store is not None and job.source.path is not None:
@@ -131,7 +131,7 @@ def upload(session: Session, job: Job) -> Steps[Upload]:
     )
 
 
-def _resume(session: Session, job: Job, key: str | None) -> Steps[tuple[str | None, int]]:
+def _resume(session: Session, job: UploadJob, key: str | None) -> Steps[tuple[str | None, int]]:
     """The remembered URL and the server's offset, or (None, 0) if there is nothing to resume."""
     if key is None or job.store is None:
         return None, 0
@@ -147,7 +147,7 @@ def _resume(session: Session, job: Job, key: str | None) -> Steps[tuple[str | No
     return url, int(offset)
 
 
-def _create(session: Session, job: Job) -> Steps[str]:
+def _create(session: Session, job: UploadJob) -> Steps[str]:
     headers = tus_headers(
         **{"Upload-Length": str(job.source.size), "Upload-Metadata": job.metadata_header}
     )
@@ -197,7 +197,7 @@ class _Digest:
 class _Sender:
     """PATCH from ``offset`` to the end; after a failure, HEAD and go on from the real offset."""
 
-    def __init__(self, session: Session, job: Job, url: str, offset: int) -> None:
+    def __init__(self, session: Session, job: UploadJob, url: str, offset: int) -> None:
         self.session = session
         self.job = job
         self.url = url

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol, Self
 
 from filegate.domain import Finding
-from filegate.inspect.base import Limits, Outcome, Sample
+from filegate.inspect.base import InspectorReport, Limits, Sample
 
 CODES: dict[str, str] = {
     "archive_not_allowed": "The profile does not accept archives.",
@@ -45,8 +45,8 @@ CODES: dict[str, str] = {
     "archive_invalid": "The archive is corrupt, truncated or inconsistent, so it cannot be read.",
 }
 
-MemberInspector = Callable[[str, str, int], Outcome]
-"""``(extracted temp path, member name, depth) -> Outcome``; it must not raise either."""
+MemberInspector = Callable[[str, str, int], InspectorReport]
+"""``(extracted temp path, member name, depth) -> InspectorReport``; it must not raise either."""
 
 # gzip, bzip2 and xz do not say what they hold; this is the member name inspect_member gets.
 SINGLE_MEMBER_NAME = ""
@@ -124,7 +124,7 @@ def is_office_container(path: str | os.PathLike[str]) -> bool:
 
 def inspect_archive(
     sample: Sample, limits: Limits, inspect_member: MemberInspector | None
-) -> Outcome:
+) -> InspectorReport:
     """Judge the archive's structure; if it is sound, inflate and inspect every member.
 
     Office containers get the structural checks and the inflation caps but no member
@@ -144,7 +144,7 @@ def inspect_archive(
         run.add("archive_invalid", str(exc))
     except _CapExceeded as exc:
         run.found.extend(_size_findings(exc.total, sample.size, limits, "inflates to over"))
-    return Outcome(findings=(*run.tally.findings(), *run.found))
+    return InspectorReport(findings=(*run.tally.findings(), *run.found))
 
 
 class _Stop(Exception):

@@ -1,10 +1,10 @@
 """The contract every content inspector follows.
 
-An inspector is a function ``(sample, limits) -> Outcome``. It reads the file at
-``sample.path``, never raises on hostile input (the sandbox turns a crash into a finding
-anyway), and reports findings with stable codes. It may write a sanitised copy to
-``sample.sanitized_path`` (images re-encoded, active content removed) and say so in the
-outcome; the profile's actions decide whether that copy is what gets promoted.
+A content inspector (``ContentInspector``) is a function ``(sample, limits) -> InspectorReport``.
+It reads the file at ``sample.path``, never raises on hostile input (the sandbox turns a crash
+into a finding anyway), and reports findings with stable codes. It may write a sanitised copy to
+``sample.sanitized_path`` (images re-encoded, active content removed) and say so in its
+report; the profile's actions decide whether that copy is what gets promoted.
 """
 
 from __future__ import annotations
@@ -70,7 +70,9 @@ class Sample:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class InspectorReport:
+    """What one content inspector found, and the sanitised copy it wrote, if any."""
+
     findings: tuple[Finding, ...] = ()
     # True when the inspector wrote a sanitised copy to ``sample.sanitized_path``.
     sanitized: bool = False
@@ -79,13 +81,13 @@ class Outcome:
     changes: tuple[str, ...] = ()
 
 
-NO_FINDINGS = Outcome()
+NO_FINDINGS = InspectorReport()
 
-Inspector = Callable[[Sample, Limits], Outcome]
+ContentInspector = Callable[[Sample, Limits], InspectorReport]
 
 
 @dataclass(frozen=True, slots=True)
-class Job:
+class SandboxRequest:
     """One file to inspect, as sent to the sandbox process."""
 
     path: str

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from filegate.domain import InspectionPolicy
 from filegate.inspect import archives, images, media, office, pdf, svg
-from filegate.inspect.base import Limits, Outcome, Sample
-
-MemberInspector = Callable[[str, str, int], Outcome]
+from filegate.inspect.archives import MemberInspector
+from filegate.inspect.base import ContentInspector, InspectorReport, Sample
 
 IMAGE_TYPES = images.IMAGE_TYPES
 SVG_TYPES = frozenset({"image/svg+xml"})
@@ -43,7 +40,7 @@ INFORMATIONAL_CODES: frozenset[str] = (
 
 
 # Each content inspector and the true types it judges; archives are recognised by structure.
-_BY_TYPE: tuple[tuple[frozenset[str], Callable[[Sample, Limits], Outcome]], ...] = (
+_BY_TYPE: tuple[tuple[frozenset[str], ContentInspector], ...] = (
     (IMAGE_TYPES, images.inspect_image),
     (SVG_TYPES, svg.inspect_svg),
     (PDF_TYPES, pdf.inspect_pdf),
@@ -54,19 +51,21 @@ _BY_TYPE: tuple[tuple[frozenset[str], Callable[[Sample, Limits], Outcome]], ...]
 
 def inspect_deep(
     sample: Sample, policy: InspectionPolicy, inspect_member: MemberInspector
-) -> Outcome:
+) -> InspectorReport:
     """The findings (and sanitised copy) of the inspectors for ``sample``'s type, if any."""
     for types, inspector in _BY_TYPE:
         if sample.detected_type in types:
             return inspector(sample, policy.limits)
     if archives.archive_kind(sample) is not None:
         return _archive(sample, policy, inspect_member)
-    return Outcome()
+    return InspectorReport()
 
 
-def _archive(sample: Sample, policy: InspectionPolicy, inspect_member: MemberInspector) -> Outcome:
+def _archive(
+    sample: Sample, policy: InspectionPolicy, inspect_member: MemberInspector
+) -> InspectorReport:
     structure = archives.inspect_archive(sample, policy.limits, inspect_member)
     if not archives.is_office_container(sample.path):
         return structure
     content = office.inspect_office(sample, policy.limits)
-    return Outcome(findings=(*structure.findings, *content.findings))
+    return InspectorReport(findings=(*structure.findings, *content.findings))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from filegate.domain import Finding, SanitizeMode
-from filegate.inspect.base import Limits, Outcome, Sample, one_per_code
+from filegate.inspect.base import InspectorReport, Limits, Sample, one_per_code
 from filegate.inspect.signatures import NOT_PADDING, Buffer, find_markup, zip_signature_at
 
 # Pillow is imported where pixels are decoded (the sandbox child), not in the API process.
@@ -128,15 +128,17 @@ class _Job:
     removable: bool = False
 
 
-def inspect_image(sample: Sample, limits: Limits) -> Outcome:
+def inspect_image(sample: Sample, limits: Limits) -> InspectorReport:
     """Check a PNG, JPEG, GIF or WebP and, when asked, write a metadata-free copy."""
     fmt = _FORMATS.get(sample.detected_type)
     if fmt is None:
-        return Outcome((Finding("image_invalid", f"{sample.detected_type} is not handled here"),))
+        return InspectorReport(
+            (Finding("image_invalid", f"{sample.detected_type} is not handled here"),)
+        )
     try:
         raw, lossless = _raw_findings(sample.path, fmt)
     except Exception:  # unreadable or empty: nothing to decode either
-        return Outcome((Finding("image_invalid", "the file could not be read"),))
+        return InspectorReport((Finding("image_invalid", "the file could not be read"),))
     removable = any(finding.code in _REMOVABLE_CODES for finding in raw)
     pixels, changes = _pixel_findings(_Job(sample, limits, fmt, lossless, removable))
     if any(finding.code == "image_truncated" for finding in raw):
@@ -144,8 +146,10 @@ def inspect_image(sample: Sample, limits: Limits) -> Outcome:
         pixels = [finding for finding in pixels if finding.code != "image_invalid"]
     findings = one_per_code([*raw, *pixels])
     if not changes:
-        return Outcome(findings)
-    return Outcome(findings, sanitized=True, sanitized_type=sample.detected_type, changes=changes)
+        return InspectorReport(findings)
+    return InspectorReport(
+        findings, sanitized=True, sanitized_type=sample.detected_type, changes=changes
+    )
 
 
 # --- the raw bytes: structure, trailing data, markup, polyglots -------------------------------

@@ -18,7 +18,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from filegate.domain import Finding
-from filegate.inspect.base import Limits, Outcome, Sample, one_per_code
+from filegate.inspect.base import InspectorReport, Limits, Sample, one_per_code
 from filegate.inspect.signatures import NOT_PADDING, Buffer, find_markup, zip_signature_at
 from filegate.inspect.types import normalise
 
@@ -95,18 +95,18 @@ class _Family:
     embedded: Callable[[Buffer], list[int]] | None = None
 
 
-def inspect_media(sample: Sample, limits: Limits) -> Outcome:
+def inspect_media(sample: Sample, limits: Limits) -> InspectorReport:
     """Check an audio or video file's container, caps, embedded files and trailing bytes."""
     detected = normalise(sample.detected_type)
     family = _FAMILIES.get(detected)
     if family is None:
-        return Outcome((Finding("media_invalid", f"{detected} is not handled here"),))
+        return InspectorReport((Finding("media_invalid", f"{detected} is not handled here"),))
     try:
         raw = _raw_findings(sample.path, family)
     except Exception:  # unreadable or empty: nothing to demux either
-        return Outcome((Finding("media_invalid", "the file could not be read"),))
+        return InspectorReport((Finding("media_invalid", "the file could not be read"),))
     # The demuxer's view first: an attachment it shows is named by stream, not by byte.
-    return Outcome(one_per_code([*_demux_findings(sample.path, family, limits), *raw]))
+    return InspectorReport(one_per_code([*_demux_findings(sample.path, family, limits), *raw]))
 
 
 # --- the raw bytes: structure, embedded files, trailing data, polyglots -----------------------

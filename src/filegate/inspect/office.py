@@ -23,7 +23,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring, iterparse
 
 from filegate.domain import Finding
-from filegate.inspect.base import Limits, Outcome, Sample
+from filegate.inspect.base import InspectorReport, Limits, Sample
 from filegate.inspect.packages import content_types, odf_type, part_type
 
 # Office XML compresses ~20:1; a 2.5 MB upload can hold a 50 MB sheet, which is a big real
@@ -103,14 +103,14 @@ _QUOTED = re.compile(r"\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'")
 Found = dict[str, str]
 
 
-def inspect_office(sample: Sample, limits: Limits) -> Outcome:
+def inspect_office(sample: Sample, limits: Limits) -> InspectorReport:
     """Findings for an OOXML, ODF, legacy OLE or SYLK document; never raises."""
     found: Found = {}
     try:
         _inspect(sample.path, limits, found)
     except Exception as exc:  # hostile input must become a finding, whatever breaks
         _add(found, "office_invalid", f"cannot be parsed: {_reason(exc, sample.path)}")
-    return Outcome(findings=tuple(Finding(code, text) for code, text in found.items()))
+    return InspectorReport(findings=tuple(Finding(code, text) for code, text in found.items()))
 
 
 def _inspect(path: str, limits: Limits, found: Found) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO, TypeGuard
 
 from filegate.domain import Finding, SanitizeMode
-from filegate.inspect.base import Limits, Outcome, Sample, internal_error
+from filegate.inspect.base import InspectorReport, Limits, Sample, internal_error
 
 # pikepdf (qpdf) is imported in the functions that parse, so the API process, which needs only
 # CODES, never loads it; a repeated import is a dict lookup.
@@ -109,7 +109,7 @@ def _changes(findings: tuple[Finding, ...]) -> tuple[str, ...]:
     return (rewritten, f"removed: {', '.join(removed)}") if removed else (rewritten,)
 
 
-def inspect_pdf(sample: Sample, limits: Limits) -> Outcome:
+def inspect_pdf(sample: Sample, limits: Limits) -> InspectorReport:
     """Findings for active content and polyglot layout; a stripped copy if asked for."""
     import pikepdf  # noqa: PLC0415 - qpdf loads in the sandbox, never in the API
 
@@ -128,9 +128,11 @@ def inspect_pdf(sample: Sample, limits: Limits) -> Outcome:
         sanitized = False
     findings = tuple(found.values())
     if not sanitized:
-        return Outcome(findings=findings)
+        return InspectorReport(findings=findings)
     changes = _changes(findings)
-    return Outcome(findings, sanitized=True, sanitized_type="application/pdf", changes=changes)
+    return InspectorReport(
+        findings, sanitized=True, sanitized_type="application/pdf", changes=changes
+    )
 
 
 def _inspect_document(sample: Sample, found: Found) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 from filegate.domain import Action, Finding, InspectionPolicy, Verdict
 from filegate.inspect import antivirus, archives, code, packages, sandbox
-from filegate.inspect.base import Inspection, Job, Outcome, Sample
+from filegate.inspect.base import Inspection, InspectorReport, Sample, SandboxRequest
 from filegate.inspect.deep import DEEP_CODES, INFORMATIONAL_CODES, inspect_deep
 from filegate.inspect.names import INFORMATIONAL_NAME_CODES, NAME_CODES, sanitize_filename
 from filegate.inspect.sniff import detect_type, detect_type_with_model
@@ -82,7 +82,7 @@ def preload() -> None:
         importlib.import_module(name)
 
 
-def run_job(job: Job) -> Inspection:
+def run_job(job: SandboxRequest) -> Inspection:
     """The sandbox child's entry point."""
     return inspect_file(
         job.path,
@@ -182,15 +182,15 @@ def _inspect_content(
     policy: InspectionPolicy,
     sanitized_path: str | None,
     depth: int,
-) -> tuple[str | None, Outcome]:
+) -> tuple[str | None, InspectorReport]:
     if size == 0:
-        return EMPTY_TYPE, Outcome()
+        return EMPTY_TYPE, InspectorReport()
     try:
         model = detect_type_with_model(path)
         detected = _prose(_true_type(path, detect_type(path)), model)
     except Exception:  # a file we cannot read fails closed instead of crashing the job
         failed = Finding("inspection_failed", "the content type could not be determined")
-        return None, Outcome(findings=(failed,))
+        return None, InspectorReport(findings=(failed,))
     findings = [
         *_type_findings(detected, extension, declared_type, policy),
         *_model_findings(detected, model),
@@ -282,7 +282,7 @@ def _model_findings(detected: str, model: tuple[str, float] | None) -> Iterator[
 def _member_inspector(policy: InspectionPolicy, outer_name: str | None) -> Any:
     """Archive members go through this same pipeline, one level deeper."""
 
-    def inspect_member(path: str, member_name: str, depth: int) -> Outcome:
+    def inspect_member(path: str, member_name: str, depth: int) -> InspectorReport:
         size = os.path.getsize(path)
         # gzip/bzip2/xz hold one unnamed member: "notes.txt.gz" holds "notes.txt".
         name = member_name or _strip_compression(outer_name)
@@ -299,7 +299,7 @@ def _member_inspector(policy: InspectionPolicy, outer_name: str | None) -> Any:
             for f in result.verdict.findings
             if with_default_actions(policy).action_for(f) is Action.REJECT
         ]
-        return Outcome(findings=tuple(rejecting))
+        return InspectorReport(findings=tuple(rejecting))
 
     return inspect_member
 

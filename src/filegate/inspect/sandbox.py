@@ -23,7 +23,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from filegate.domain import FileState, Finding, Verdict
-from filegate.inspect.base import Inspection, Job
+from filegate.inspect.base import Inspection, SandboxRequest
 
 CODES: dict[str, str] = {
     "inspection_failed": "The inspector crashed or ran out of memory on this file; it fails "
@@ -117,7 +117,7 @@ class Sandbox:
         for child in reversed(self._children):
             self._free.put(child)
 
-    def run(self, job: Job) -> Inspection:
+    def run(self, job: SandboxRequest) -> Inspection:
         child = self._free.get()
         try:
             return child.run(job)
@@ -158,7 +158,7 @@ class _Child:
         process = self._process
         return process.pid if process is not None and process.is_alive() else None
 
-    def run(self, job: Job) -> Inspection:
+    def run(self, job: SandboxRequest) -> Inspection:
         wall_seconds = self._sandbox.limits.wall_seconds
         with self._lock:
             try:

@@ -16,7 +16,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from filegate.domain import Finding, SanitizeMode
-from filegate.inspect.base import Limits, Outcome, Sample
+from filegate.inspect.base import InspectorReport, Limits, Sample
 
 CODES: dict[str, str] = {
     "svg_not_allowed": "The profile does not accept SVG, which can carry script.",
@@ -74,29 +74,33 @@ class _Builder(ET.TreeBuilder):
         return super().pi(target, text)
 
 
-def inspect_svg(sample: Sample, limits: Limits) -> Outcome:
+def inspect_svg(sample: Sample, limits: Limits) -> InspectorReport:
     """Report active content and external references; write a svg-hush-filtered copy."""
     if not limits.allow_svg:
-        return Outcome((Finding("svg_not_allowed", "the profile does not accept SVG"),))
+        return InspectorReport((Finding("svg_not_allowed", "the profile does not accept SVG"),))
     try:
         size = os.stat(sample.path).st_size
         if size > MAX_SVG_BYTES:
-            return Outcome((Finding("svg_too_large", f"{size} bytes, over {MAX_SVG_BYTES}"),))
+            return InspectorReport(
+                (Finding("svg_too_large", f"{size} bytes, over {MAX_SVG_BYTES}"),)
+            )
         with open(sample.path, "rb") as file:
             data = file.read()
         findings = _findings(data)
     except Exception:  # unreadable, or an encoding expat refuses: fail closed
-        return Outcome((Finding("svg_invalid", "the file could not be read or parsed"),))
+        return InspectorReport((Finding("svg_invalid", "the file could not be read or parsed"),))
     # svg-hush rewrites the whole document and cannot say what it removed, so "when_needed"
     # rewrites as "always" does.
     if sample.sanitize_mode("svg") is SanitizeMode.NEVER or not _parsed(findings):
-        return Outcome(findings)
+        return InspectorReport(findings)
     assert sample.sanitized_path is not None  # a mode other than NEVER promises a path
     problem = _write_copy(data, sample.sanitized_path)
     if problem is not None:
-        return Outcome((*findings, problem))
+        return InspectorReport((*findings, problem))
     changes = ("rewritten by svg-hush (scripts, event handlers and external references dropped)",)
-    return Outcome(findings, sanitized=True, sanitized_type="image/svg+xml", changes=changes)
+    return InspectorReport(
+        findings, sanitized=True, sanitized_type="image/svg+xml", changes=changes
+    )
 
 
 def _findings(data: bytes) -> tuple[Finding, ...]:

@@ -50,7 +50,7 @@ LISTED = 50
 MANIFEST_COLUMNS = ("path", "name", "type")
 
 
-class Outcome(enum.StrEnum):
+class ImportOutcome(enum.StrEnum):
     IMPORTED = "imported"
     SKIPPED = "skipped"
     FAILED = "failed"
@@ -86,7 +86,7 @@ class Source:
 @dataclass(frozen=True, slots=True)
 class FileResult:
     source: str
-    outcome: Outcome
+    outcome: ImportOutcome
     file_id: str | None = None
     size: int | None = None
     failure: Failure | None = None
@@ -217,7 +217,7 @@ class Importer:
             sha256, size = _digest(file, self.policy.max_size)
             earlier = self._journaled(key, sha256)
             if earlier is not None:
-                return FileResult(key, Outcome.SKIPPED, file_id=earlier, size=size)
+                return FileResult(key, ImportOutcome.SKIPPED, file_id=earlier, size=size)
             file.seek(0)
             incoming = _copy(file, self.storage, self.policy.max_size, sha256)
         meta = UploadMeta(
@@ -233,8 +233,10 @@ class Importer:
                 self.db, self.storage, self.queue, record, also=journal, channel="import"
             )
         except _AlreadyJournaled:
-            return FileResult(key, Outcome.SKIPPED, file_id=self._journaled(key, sha256), size=size)
-        return FileResult(key, Outcome.IMPORTED, file_id=record.id, size=size)
+            return FileResult(
+                key, ImportOutcome.SKIPPED, file_id=self._journaled(key, sha256), size=size
+            )
+        return FileResult(key, ImportOutcome.IMPORTED, file_id=record.id, size=size)
 
     def _journaled(self, key: str, sha256: str) -> str | None:
         with self.db.session() as session:
@@ -308,11 +310,11 @@ def _too_large(max_size: int) -> _Refused:
 
 
 def _failed(source: Source, failure: Failure, message: str) -> FileResult:
-    return FileResult(source.key, Outcome.FAILED, failure=failure, message=message)
+    return FileResult(source.key, ImportOutcome.FAILED, failure=failure, message=message)
 
 
 def _log_result(result: FileResult) -> None:
-    level = log.warning if result.outcome is Outcome.FAILED else log.info
+    level = log.warning if result.outcome is ImportOutcome.FAILED else log.info
     level(
         "import.file",
         path=result.source,
@@ -333,9 +335,9 @@ class Tally:
     failed: list[FileResult] = field(default_factory=list)
 
     def add(self, result: FileResult) -> None:
-        if result.outcome is Outcome.FAILED:
+        if result.outcome is ImportOutcome.FAILED:
             self.failed.append(result)
-        elif result.outcome is Outcome.SKIPPED:
+        elif result.outcome is ImportOutcome.SKIPPED:
             self.skipped += 1
             if result.file_id is not None:
                 self.skipped_ids.append(result.file_id)

@@ -40,7 +40,7 @@ from filegate.domain import (
 from filegate.errors import FilegateError
 from filegate.faults import failpoint, maybe_delay
 from filegate.inspect import antivirus
-from filegate.inspect.base import Inspection, Job
+from filegate.inspect.base import Inspection, SandboxRequest
 from filegate.jobs.base import JobQueue
 from filegate.services import webhooks
 from filegate.storage.base import Storage
@@ -56,7 +56,7 @@ WORKER_CODES: dict[str, str] = {
 }
 
 PolicyLookup = Callable[[str], InspectionPolicy]
-RunJob = Callable[[Job], Inspection]
+RunJob = Callable[[SandboxRequest], Inspection]
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +224,7 @@ def _judge(storage: Storage, inspector: Inspector, record: FileRecord, scratch: 
     except FilegateError:
         finding = Finding("profile_unknown", f"profile {record.profile!r} is no longer configured")
         return _Judgement(Verdict(FileState.REJECTED, (finding,), None))
-    job = Job(
+    request = SandboxRequest(
         path=path,
         original_name=record.original_name,
         declared_type=record.declared_type,
@@ -232,7 +232,7 @@ def _judge(storage: Storage, inspector: Inspector, record: FileRecord, scratch: 
         policy=policy,
         sanitized_path=str(scratch),
     )
-    result = inspector.run(job)
+    result = inspector.run(request)
     verdict = _with_scan(result.verdict, path, inspector, policy)
     sanitized = scratch if result.sanitized_type and scratch.is_file() else None
     if sanitized is None:

@@ -440,9 +440,9 @@ async def _write_body(
     record = receiver.record
     if record.length is not None and record.offset == record.length:
         if receiver.completed:
-            await _completed(request, runtime, record)
+            await _after_completion(request, runtime, record)
         else:  # the last bytes were made durable earlier (a SYNC_EVERY boundary)
-            await _complete(request, runtime, record, receiver.sha256())
+            await _complete_upload(request, runtime, record, receiver.sha256())
         record = dataclasses.replace(record, state=UploadState.COMPLETE)
     return record
 
@@ -460,14 +460,16 @@ def _check_declared_length(
         raise too_large(min(limit, max_size))
 
 
-async def _complete(
+async def _complete_upload(
     request: Request, runtime: Runtime, record: UploadRecord, sha256: str | None
 ) -> None:
+    """Turn the fully received upload into a quarantined file, then do what follows."""
     await run_blocking(uploads.complete, runtime.db, runtime.storage, runtime.queue, record, sha256)
-    await _completed(request, runtime, record)
+    await _after_completion(request, runtime, record)
 
 
-async def _completed(request: Request, runtime: Runtime, record: UploadRecord) -> None:
+async def _after_completion(request: Request, runtime: Runtime, record: UploadRecord) -> None:
+    """What follows a completed upload: join the finals it completes, and count it."""
     await _assemble_ready(request, runtime, record)
     metrics.UPLOADS.labels(outcome="tus_completed").inc()
     signals.count(signals.UPLOADS, "tus_completed")
