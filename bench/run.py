@@ -119,7 +119,7 @@ PRESETS = {
 
 
 @dataclass
-class Outcome:
+class RunResult:
     """What one timed run measured, and what it stored (checked and deleted afterwards)."""
 
     values: dict[str, float]
@@ -134,20 +134,20 @@ def _mib_s(size: int, seconds: float) -> float:
     return size / MIB / seconds
 
 
-def tus_stream(server: BenchServer, size: int, cfg: Config) -> Outcome:
+def tus_stream(server: BenchServer, size: int, cfg: Config) -> RunResult:
     with clients.TusClient(server.base_url, server.tus_path, server.headers) as client:
         started = time.perf_counter()
         upload_id = client.upload_stream(size)
         seconds = time.perf_counter() - started
-    return Outcome({"seconds": seconds, "mib_s": _mib_s(size, seconds)}, [upload_id], size)
+    return RunResult({"seconds": seconds, "mib_s": _mib_s(size, seconds)}, [upload_id], size)
 
 
-def tus_chunked(server: BenchServer, size: int, cfg: Config) -> Outcome:
+def tus_chunked(server: BenchServer, size: int, cfg: Config) -> RunResult:
     with clients.TusClient(server.base_url, server.tus_path, server.headers) as client:
         started = time.perf_counter()
         upload_id = client.upload_chunked(size, min(cfg.chunk_size, size))
         seconds = time.perf_counter() - started
-    return Outcome({"seconds": seconds, "mib_s": _mib_s(size, seconds)}, [upload_id], size)
+    return RunResult({"seconds": seconds, "mib_s": _mib_s(size, seconds)}, [upload_id], size)
 
 
 def _percentile(values: Sequence[float], fraction: float) -> float:
@@ -197,9 +197,9 @@ def _upload_concurrently(
     return result, values
 
 
-def tus_concurrent(server: BenchServer, count: int, cfg: Config) -> Outcome:
+def tus_concurrent(server: BenchServer, count: int, cfg: Config) -> RunResult:
     result, values = _upload_concurrently(server, count, cfg)
-    return Outcome(values, result.ids, cfg.small_size)
+    return RunResult(values, result.ids, cfg.small_size)
 
 
 def _inspecting(server: BenchServer) -> FilegateServer:
@@ -216,7 +216,7 @@ def _to_verdict(server: BenchServer, result: clients.ConcurrentResult) -> list[f
     return [result.verdict_at[i] - result.completed_at[i] for i in result.ids]
 
 
-def pipeline(server: BenchServer, count: int, cfg: Config) -> Outcome:
+def pipeline(server: BenchServer, count: int, cfg: Config) -> RunResult:
     """The concurrent uploads with the worker running, from the first byte to the last
     verdict; and for each file, the time from its last PATCH answered to its verdict."""
     result, upload = _upload_concurrently(_inspecting(server), count, cfg, verdicts=True)
@@ -233,27 +233,27 @@ def pipeline(server: BenchServer, count: int, cfg: Config) -> Outcome:
         "verdict_polls": float(result.verdict_polls),
         "client_cpu_s": upload["client_cpu_s"],
     }
-    return Outcome(values, result.ids, cfg.small_size)
+    return RunResult(values, result.ids, cfg.small_size)
 
 
-def _direct(multipart: bool) -> Callable[[BenchServer, int, Config], Outcome]:
-    def run(server: BenchServer, size: int, cfg: Config) -> Outcome:
+def _direct(multipart: bool) -> Callable[[BenchServer, int, Config], RunResult]:
+    def run(server: BenchServer, size: int, cfg: Config) -> RunResult:
         started = time.perf_counter()
         file_id = clients.post_file(server.base_url, server.headers, size, multipart)
         seconds = time.perf_counter() - started
-        return Outcome({"seconds": seconds, "mib_s": _mib_s(size, seconds)}, [file_id], size)
+        return RunResult({"seconds": seconds, "mib_s": _mib_s(size, seconds)}, [file_id], size)
 
     return run
 
 
-def time_to_clean(server: BenchServer, count: int, cfg: Config) -> Outcome:
+def time_to_clean(server: BenchServer, count: int, cfg: Config) -> RunResult:
     """``count`` uploads of ``clean_size`` (tus, one PATCH) one after another, each waiting
     for its verdict: the time from upload complete to verdict on an idle server."""
     filegate = _inspecting(server)
     result = clients.upload_each_to_verdict(
         filegate.base_url, filegate.tus_path, filegate.headers, count=count, size=cfg.clean_size
     )
-    return Outcome(
+    return RunResult(
         _latency_values("clean", _to_verdict(server, result)), result.ids, cfg.clean_size
     )
 
@@ -262,7 +262,7 @@ def time_to_clean(server: BenchServer, count: int, cfg: Config) -> Outcome:
 class Workload:
     key: str
     title: str
-    run: Callable[[BenchServer, int, Config], Outcome]
+    run: Callable[[BenchServer, int, Config], RunResult]
     # Bytes, or uploads for the workloads of many uploads; the same for the warm-up.
     amount: Callable[[Config], int]
     warmup: Callable[[Config], int]
