@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from filegate import __version__
 from filegate.cli import app
+from filegate.cli.upload import UploadResult, _summary
+from filegate.client.models import Upload
 from filegate.db import migrate
 from filegate.db.engine import Database, make_engine
 from filegate.domain import Scope
@@ -233,3 +236,17 @@ def test_make_run_installs_no_development_tools() -> None:
     assert "fastapi" in installed
     for tool in ("pytest", "mypy", "ruff", "matplotlib", "hypothesis", "schemathesis", "py-spy"):
         assert tool not in installed, tool
+
+
+def test_upload_summary_never_cuts_an_id_in_a_narrow_terminal(tmp_path: Path) -> None:
+    """In 80 columns (a pipe) the path wraps and stays whole; the id the next command needs
+    is never cut to an ellipsis."""
+    path = tmp_path / "a" / "rather" / "deep" / "folder" / "of" / "holiday-photos-2026.jpeg"
+    file_id = "01M97MT8TVA4G41T5XMGZ34GT4"
+    upload = Upload(file_id=file_id, url="", name=path.name, size=1, sha256="0" * 64)
+    console = Console(width=80, record=True)
+    console.print(_summary([UploadResult(path, upload=upload)], waited=False))
+    text = console.export_text()
+    assert file_id in text
+    assert "holiday-photos-2026.jpeg" in text.replace("\n", "").replace("│", "").replace(" ", "")
+    assert "…" not in text

@@ -28,6 +28,7 @@ from filegate.client import Client, ClientError, File, FileState, Upload, Verdic
 
 MIB = 1024 * 1024
 DEFAULT_URL = "http://127.0.0.1:8000"
+ID_LENGTH = 26  # a file id (a ULID)
 
 
 class Exit(enum.IntEnum):
@@ -208,7 +209,13 @@ def _wait_all(client: Client, outcomes: list[UploadResult], timeout: float) -> N
 
 
 def _summary(outcomes: list[UploadResult], waited: bool) -> Table:
-    table = Table("file", "id", "state", "findings" if waited else "detail")
+    """One row per file. In a narrow terminal (or a pipe: 80 columns) the path and the
+    findings wrap; the id, which the next command needs, and the state are never cut."""
+    table = Table()
+    table.add_column("file", overflow="fold")
+    table.add_column("id", no_wrap=True, min_width=ID_LENGTH)
+    table.add_column("state", no_wrap=True)
+    table.add_column("findings" if waited else "detail", overflow="fold")
     for outcome in outcomes:
         file_id = outcome.upload.file_id if outcome.upload else ""
         if outcome.error is not None:
