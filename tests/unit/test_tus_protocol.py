@@ -35,6 +35,7 @@ from tests.conftest import ALL_SCOPES, Api, running_api
 from tests.support.samples import TEXT
 from tests.support.seaweed import s3_settings
 from tests.support.services import without_filegate_env
+from tests.unit.test_inspect_images import jpeg_with_exif
 
 BASE = "/v1/tus/"
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -1247,3 +1248,23 @@ def test_an_upload_changed_meanwhile_leaves_no_quarantined_object(
     upload_id = id_of(create(api, len(TEXT)))
     assert patch(api, upload_id, 0, TEXT).status_code == 409
     assert not api.runtime.storage.exists(Area.QUARANTINE, upload_id)
+
+
+@pytest.mark.parametrize("sanitised", [False, True], ids=["served-as-sent", "sanitised-copy"])
+def test_a_promoted_file_is_in_clean_only(api: Api, sanitised: bool) -> None:
+    """A clean file's served bytes are in the clean area and nothing of it is left in
+    quarantine: the upload was moved there, or a sanitised copy (a photo's EXIF removed)
+    was written there and the upload deleted."""
+    data = jpeg_with_exif(orientation=6) if sanitised else TEXT
+    name = b"photo.jpg" if sanitised else b"notes.txt"
+    metadata = {"Upload-Metadata": f"filename {b64(name)}"}
+    upload_id = id_of(create(api, len(data), **metadata))
+    assert patch(api, upload_id, 0, data).status_code == 204
+    api.inspect(5)
+    record = api.client.get(f"/v1/files/{upload_id}", headers=api.auth()).json()
+    assert (record["state"], record["sanitized"]) == ("clean", sanitised)
+    storage = api.runtime.storage
+    served = b"".join(storage.read(Area.CLEAN, upload_id))
+    assert hashlib.sha256(served).hexdigest() == record["sha256"]
+    assert (served == data) is not sanitised
+    assert not storage.exists(Area.QUARANTINE, upload_id)

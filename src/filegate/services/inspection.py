@@ -132,7 +132,8 @@ def promote_job(db: Database, storage: Storage, queue: JobQueue, file_id: str) -
         return "already_promoted"
     if verdict is None:
         return "not_inspected"
-    place_bytes(storage, file_id, verdict)
+    # The verdict says whether a sanitised copy is in clean: no need to look (on S3, a HEAD).
+    place_bytes(storage, file_id, verdict, copy_in_clean=bool(record.sanitized))
     failpoint("promote.before_state")
     with db.session() as session:
         promoted = Files(session).promote(file_id)
@@ -141,7 +142,8 @@ def promote_job(db: Database, storage: Storage, queue: JobQueue, file_id: str) -
     queue.dispatch(jobs)
     if not promoted:
         return "already_promoted"
-    _tidy(storage, dataclasses.replace(record, state=verdict))
+    if verdict is not FileState.CLEAN or record.sanitized:  # else the move emptied quarantine
+        _tidy(storage, dataclasses.replace(record, state=verdict))
     # inspection.decided already said what happens to the file; this is its step.
     log.debug("file.promoted", file_id=file_id, tenant=record.tenant, state=verdict.value)
     return verdict.value
@@ -153,11 +155,17 @@ def _want_promote(db: Database, queue: JobQueue, file_id: str) -> None:
     queue.dispatch([job] if job else [])
 
 
-def place_bytes(storage: Storage, file_id: str, state: FileState) -> None:
+def place_bytes(
+    storage: Storage, file_id: str, state: FileState, *, copy_in_clean: bool | None = None
+) -> None:
     """Put a file's bytes where ``state`` keeps them, before the state says so: clean ones in
-    the clean area, rejected ones aside in quarantine (promotion and the review console)."""
+    the clean area, rejected ones aside in quarantine (promotion and the review console).
+
+    ``copy_in_clean``: whether a sanitised copy is in the clean area already, when the caller
+    knows (None: look). The upload is then left in quarantine, never moved over the copy."""
     if state is FileState.CLEAN:
-        if not storage.exists(Area.CLEAN, file_id):
+        in_clean = storage.exists(Area.CLEAN, file_id) if copy_in_clean is None else copy_in_clean
+        if not in_clean:
             storage.move(Area.QUARANTINE, Area.CLEAN, file_id)
     else:
         _park_rejected(storage, file_id)
