@@ -3,7 +3,6 @@ filegate's headers; small ones, HEAD and conditional requests stay with filegate
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,8 +11,7 @@ import pytest
 
 from filegate.config import Settings, load_settings
 from filegate.db import migrate
-from filegate.inspect.sandbox import Sandbox
-from tests.conftest import Api, running_api
+from tests.conftest import Api
 from tests.support.seaweed import S3Server, s3_settings
 from tests.support.services import without_filegate_env
 
@@ -39,12 +37,6 @@ def settings(
         download_redirect_min_size="1MiB",
         **s3_settings(s3_server, s3_bucket, monkeypatch),
     )
-
-
-@pytest.fixture
-def api(settings: Settings, sandbox: Sandbox) -> Iterator[Api]:
-    with running_api(settings, sandbox) as built:
-        yield built
 
 
 def clean_file(api: Api, data: bytes, name: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -27,12 +26,6 @@ def settings(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch)
     without_filegate_env(monkeypatch, tmp_path)
     migrate.upgrade(database_url)
     return load_settings(data_dir=tmp_path / "var", database_url=database_url, link_keys=KEYS)
-
-
-@pytest.fixture
-def api(settings: Settings, sandbox: Sandbox) -> Iterator[Api]:
-    with running_api(settings, sandbox) as built:
-        yield built
 
 
 def clean(api: Api, data: bytes = TEXT, name: str = "notes.txt") -> str:
