@@ -20,7 +20,7 @@ from filegate.storage import s3
 from filegate.storage.base import READ_CHUNK, ObjectWriter, Storage
 from filegate.storage.local import LocalStorage
 from filegate.storage.s3 import S3Storage
-from tests.support.seaweed import S3Server
+from tests.support.seaweed import S3Server, s3_requests
 
 Q = Area.QUARANTINE
 C = Area.CLEAN
@@ -709,16 +709,8 @@ def test_s3_reading_a_whole_object_is_one_request(request: pytest.FixtureRequest
     assert isinstance(storage, S3Storage)
     key = new_id()
     put(storage, Q, key, b"the bytes")
-    calls: list[str] = []
-
-    def record(event_name: str, **_: object) -> None:
-        calls.append(event_name.rsplit(".", 1)[1])
-
-    storage.client.meta.events.register("before-call.s3", record)
-    try:
+    with s3_requests(storage.client) as calls:
         assert get(storage, Q, key) == b"the bytes"
-    finally:
-        storage.client.meta.events.unregister("before-call.s3", record)
     assert calls == ["GetObject"]
 
 

@@ -302,3 +302,19 @@ def s3_settings(server: S3Server, bucket: str, monkeypatch: Any) -> dict[str, st
         "s3_region": server.region,
         "s3_addressing_style": "path",
     }
+
+
+@contextmanager
+def s3_requests(client: Any) -> Iterator[list[str]]:
+    """The S3 operations (``PutObject``, ``HeadObject``, ...) ``client`` sends meanwhile, in
+    order: how tests count the requests an upload or a read makes."""
+    sent: list[str] = []
+
+    def record(event_name: str, **_: object) -> None:
+        sent.append(event_name.rsplit(".", 1)[1])
+
+    client.meta.events.register("before-call.s3", record)
+    try:
+        yield sent
+    finally:
+        client.meta.events.unregister("before-call.s3", record)

@@ -33,7 +33,7 @@ from filegate.tus.headers import CHECKSUM_ALGORITHMS, EXTENSIONS
 from filegate.web.app import create_app
 from tests.conftest import ALL_SCOPES, Api, running_api
 from tests.support.samples import TEXT
-from tests.support.seaweed import s3_settings
+from tests.support.seaweed import s3_requests, s3_settings
 from tests.support.services import without_filegate_env
 from tests.unit.test_inspect_images import jpeg_with_exif
 
@@ -1193,18 +1193,9 @@ def test_on_s3_a_small_upload_is_written_once(api: Api) -> None:
     tail object written, read back, PUT again as the sealed upload and copied to quarantine
     (15 S3 requests, the bytes sent three times and read once, became 6)."""
     storage = api.runtime.storage
-    calls: list[str] = []
-
-    def record(event_name: str, **_: object) -> None:
-        calls.append(event_name.rsplit(".", 1)[1])
-
-    client = storage.client  # type: ignore[attr-defined]
-    client.meta.events.register("before-call.s3", record)
-    try:
+    with s3_requests(storage.client) as calls:  # type: ignore[attr-defined]
         upload_id = id_of(create(api, len(TEXT)))
         assert patch(api, upload_id, 0, TEXT).status_code == 204
-    finally:
-        client.meta.events.unregister("before-call.s3", record)
     assert calls.count("PutObject") == 1
     assert not {"GetObject", "CopyObject", "CreateMultipartUpload"} & set(calls)
     assert len(calls) <= 6, calls

@@ -183,8 +183,8 @@ class PatchReceiver:
         if batch:
             self._absorb(batch)
         runtime = self.runtime
-        whole = complete and not renewed.is_partial
-        stored = whole and self.appender.store_whole(Area.QUARANTINE)
+        # A partial upload's bytes stay in the uploads area for the final upload to join.
+        stored = complete and not renewed.is_partial and self.appender.store_whole(Area.QUARANTINE)
         if not stored:
             self.appender.sync()
         if not tus.advance(runtime.db, renewed, self.written):
